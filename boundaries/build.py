@@ -1,0 +1,54 @@
+"""Assemble everything the model needs for one level, validated, from the data directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from boundaries.authorities import authority_overlap, load_authorities
+from boundaries.finance import build_finance
+from boundaries.geography import BlockGeography, build_geography, load_lookups
+from boundaries.providers import Providers, build_providers
+from boundaries.validate import check_graph, check_totals
+
+
+@dataclass
+class ModelInputs:
+    """Validated inputs of one level (see ``simulator.model.Model``)."""
+
+    level: str
+    geography: BlockGeography
+    figures: pd.DataFrame
+    estimated: dict[str, np.ndarray]
+    providers: Providers
+    authorities: pd.DataFrame
+    authority_overlap: np.ndarray
+    totals: dict[str, float]
+
+
+def _lad_block_population(lsoa: pd.DataFrame, blocks: pd.DataFrame, level: str) -> pd.DataFrame:
+    key = {"icb": "icb_code", "sicbl": "sicbl_code"}.get(level)
+    if key is None:
+        codes = lsoa.sicbl_code + ":" + lsoa.lad_code
+    else:
+        codes = lsoa[key]
+    index = pd.Series(np.arange(len(blocks)), index=blocks.code)
+    g = pd.DataFrame({"lad_code": lsoa.lad_code, "block": codes.map(index), "population": lsoa.population})
+    return g.groupby(["lad_code", "block"], as_index=False).population.sum()
+
+
+def build_inputs(data_dir: Path, level: str, estuary_links: bool = False) -> ModelInputs:
+    """Read, check and shape the data of ``level`` (``icb``, ``sicbl`` or ``place``)."""
+    lookups = load_lookups(data_dir)
+    geo = build_geography(data_dir, level, estuary_links=estuary_links, lookups=lookups)
+    check_graph(len(geo.blocks), geo.edges, level)
+    figures, estimated = build_finance(data_dir, level, geo.blocks)
+    totals = check_totals(figures, level)
+    lbp = _lad_block_population(lookups["lsoa"], geo.blocks, level)
+    providers = build_providers(data_dir, level, geo.blocks, geo.geometry, lbp)
+    auth, members = load_authorities(data_dir, set(lookups["lad"].lad_code))
+    overlap = authority_overlap(auth, members, lbp, len(geo.blocks))
+    return ModelInputs(level, geo, figures, estimated, providers, auth, overlap, totals)

@@ -1,0 +1,77 @@
+"""Load-time checks against published England totals, and the summary behind ``icbsim data check``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from boundaries.errors import DataError
+
+TOLERANCE = 0.001  # 0.1%
+"""Relative tolerance for populations and money against the published England totals."""
+
+# England totals as published (see each folder's SOURCES.md).
+PUBLISHED_TOTALS = {
+    "pop_gp_registered": (63_237_908, "GP-registered patients, 1 August 2026 (NHS England)", "finance/icb_population.csv"),
+    "pop_allocation": (63_849_324, "allocation population 2025/26 (NHS England)", "finance/icb_allocations_2025_26.csv"),
+    "pop_census": (56_490_108, "Census 2021 usual residents (ONS)", "geo/lookup_lsoa21_sicbl24_icb24_lad24_population.csv"),
+    "core_recurrent_gbp_k": (116_700_000, "core recurrent allocations 2025/26, £116.7bn", "finance/icb_allocations_2025_26.csv"),
+    "total_gbp_k": (160_200_000, "all allocation streams 2025/26, £160.2bn", "finance/icb_allocations_2025_26.csv"),
+}
+
+
+def check_totals(figures: pd.DataFrame, level: str) -> dict[str, float]:
+    """Raise unless block figures sum to the published England totals within ``TOLERANCE``.
+
+    Returns the sums, keyed like ``PUBLISHED_TOTALS``.
+    """
+    sums = {}
+    for field, (published, what, rel) in PUBLISHED_TOTALS.items():
+        total = float(figures[field].sum())
+        sums[field] = total
+        if abs(total - published) > TOLERANCE * published:
+            raise DataError(f"{what}: the {level} blocks sum to {total:,.0f}, not the published {published:,} "
+                            f"(tolerance {TOLERANCE:.1%})", rel)
+    return sums
+
+
+def check_graph(n_blocks: int, edges: pd.DataFrame, level: str) -> None:
+    """Raise if adjacency is not a simple undirected graph over the blocks."""
+    a, b = edges.a.to_numpy(), edges.b.to_numpy()
+    if len(a) and (a.min() < 0 or b.max() >= n_blocks):
+        raise DataError(f"{level} adjacency names a block that does not exist")
+    if np.any(a == b):
+        raise DataError(f"{level} adjacency has a block next to itself")
+    pairs = set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist()))
+    if len(pairs) != len(a):
+        raise DataError(f"{level} adjacency lists a pair twice")
+
+
+def data_summary(data_dir: Path) -> list[str]:
+    """Load every level, run every check, and describe what was found (for ``icbsim data check``)."""
+    from boundaries.build import build_inputs
+
+    lines = [f"data directory: {data_dir}"]
+    for level in ("icb", "sicbl", "place"):
+        inp = build_inputs(data_dir, level)
+        kinds = inp.geography.edges.kind.value_counts().to_dict()
+        est = sorted(k for k, v in inp.estimated.items() if v.any())
+        lines.append(f"{level}: {len(inp.geography.blocks)} blocks, {len(inp.geography.edges)} neighbour pairs "
+                     f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
+                     f"apportioned estimates in: {', '.join(est) if est else 'none'}")
+        if level == "icb":
+            sums = inp.totals
+            lines.append("England totals: " + "; ".join(
+                f"{PUBLISHED_TOTALS[k][1]} = {v:,.0f}" for k, v in sums.items()))
+            t = inp.providers.trusts
+            lines.append(f"trusts: {len(t)} open, {int(t.acute.sum())} acute, {int(t.major.sum())} major; "
+                         f"{inp.providers.flows.nnz} ICB x trust flow pairs")
+            nets = inp.providers.networks
+            lines.append(f"pathology networks: {nets.network_id.nunique()} networks, {len(nets)} memberships "
+                         f"({int((nets.evidence == 'inferred').sum())} inferred); acute trusts in no network: "
+                         f"{int((t.acute & ~t.code.isin(nets.trust)).sum())}")
+            lines.append(f"authorities: {len(inp.authorities)} ({int(inp.authorities.mayoral.sum())} mayoral)")
+    lines.append("all checks passed")
+    return lines

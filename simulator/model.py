@@ -1,0 +1,252 @@
+"""The Model: one level's building blocks, trusts, networks and authorities as a graph, compiled to arrays."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from boundaries.build import ModelInputs, build_inputs
+from boundaries.finance import DEFAULT_MEASURE, FIELDS, POPULATION_MEASURES
+from boundaries.geography import LEVELS
+from boundaries.sources import REQUIRED_FILES, cache_dir, resolve_data_dir
+from simulator.errors import DataError
+
+_CACHE_VERSION = "1"
+
+
+@dataclass
+class Model:
+    """Everything the metrics read for one level, built once and shared read-only.
+
+    The graph ``graph`` is the model's source of truth. Its nodes are ``("block", code)``,
+    ``("trust", ods)``, ``("network", id)`` and ``("authority", code)``; its edges carry a ``kind``:
+    ``adjacent`` (block-block; ``border`` is ``land``, ``estuary`` or ``sea``), ``hosts`` (block-trust),
+    ``flow`` (block-trust; ``persons`` and ``proportion`` of the block's residents' admissions),
+    ``member`` (trust-network; ``role``, ``evidence``) and ``overlap`` (block-authority; ``population``).
+    The arrays below are compiled from it for speed.
+
+    Attributes
+    ----------
+    level
+        ``icb``, ``sicbl`` or ``place``.
+    blocks
+        One row per block: codes, names, parent ICB and sub-ICB, region, and every figure in
+        ``boundaries.finance.FIELDS``.
+    estimated
+        Per figure, a boolean array marking blocks whose value was apportioned from a coarser level.
+    edges
+        Neighbour pairs ``a, b, kind, shared_border_km`` (block indices).
+    flows
+        Sparse block x trust matrix of residents in each trust's catchment.
+    trust_host
+        Block index hosting each trust (-1 if it cannot be placed at this level).
+    authority_overlap
+        Block x authority matrix of Census 2021 residents in both.
+    """
+
+    level: str
+    blocks: pd.DataFrame
+    geometry: list
+    estimated: dict[str, np.ndarray]
+    trusts: pd.DataFrame
+    networks: pd.DataFrame
+    authorities: pd.DataFrame
+    graph: nx.MultiGraph
+    edges: pd.DataFrame = field(init=False)
+    flows: sp.csr_matrix = field(init=False)
+    trust_host: np.ndarray = field(init=False)
+    authority_overlap: np.ndarray = field(init=False)
+    network_trusts: list[np.ndarray] = field(init=False)
+    estuary_links: bool = False
+    data_dir: str = ""
+
+    def __post_init__(self) -> None:
+        self._compile()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_inputs(cls, inp: ModelInputs, estuary_links: bool = False, data_dir: str = "") -> "Model":
+        """Build the graph from validated inputs, then compile it."""
+        geo = inp.geography
+        blocks = pd.concat([geo.blocks.reset_index(drop=True), inp.figures.reset_index(drop=True)], axis=1)
+        g = nx.MultiGraph(level=inp.level)
+        for i, row in enumerate(blocks.itertuples(index=False)):
+            g.add_node(("block", row.code), index=i, name=row.name, icb_code=row.icb_code, region=row.region_ods)
+        codes = blocks.code.to_numpy()
+        for a, b, kind, km in geo.edges.itertuples(index=False):
+            g.add_edge(("block", codes[a]), ("block", codes[b]), key="adjacent", kind="adjacent", border=kind,
+                       shared_border_km=float(km))
+        t = inp.providers.trusts
+        for row in t.itertuples(index=False):
+            g.add_node(("trust", row.code), name=row.name, type=row.type, acute=bool(row.acute), major=bool(row.major))
+            if row.host_block >= 0:
+                g.add_edge(("block", codes[row.host_block]), ("trust", row.code), key="hosts", kind="hosts",
+                           estimated=bool(row.host_estimated))
+        f = inp.providers.flows.tocoo()
+        totals = np.asarray(inp.providers.flows.sum(axis=1)).ravel()
+        tcodes = t.code.to_numpy()
+        for b, k, v in zip(f.row.tolist(), f.col.tolist(), f.data.tolist()):
+            if v > 0:
+                g.add_edge(("block", codes[b]), ("trust", tcodes[k]), key="flow", kind="flow", persons=v,
+                           proportion=v / totals[b])
+        nets = inp.providers.networks
+        for nid, name in nets.drop_duplicates("network_id")[["network_id", "network_name"]].itertuples(index=False):
+            g.add_node(("network", nid), name=name)
+        for row in nets.itertuples(index=False):
+            g.add_edge(("trust", row.trust), ("network", row.network_id), key="member", kind="member", role=row.role,
+                       evidence=row.evidence)
+        auth = inp.authorities
+        for row in auth.itertuples(index=False):
+            g.add_node(("authority", row.code), name=row.name, mayoral=bool(row.mayoral),
+                       mayor_in_office=bool(row.mayor_in_office))
+        bi, ai = np.nonzero(inp.authority_overlap)
+        for b, a in zip(bi.tolist(), ai.tolist()):
+            g.add_edge(("block", codes[b]), ("authority", auth.code.iloc[a]), key="overlap", kind="overlap",
+                       population=float(inp.authority_overlap[b, a]))
+        trusts = t.drop(columns=["host_block", "host_estimated"]).copy()
+        trusts["host_estimated"] = t.host_estimated.to_numpy()
+        networks = nets.drop_duplicates("network_id")[["network_id", "network_name"]].reset_index(drop=True)
+        return cls(level=inp.level, blocks=blocks, geometry=list(geo.geometry), estimated=inp.estimated,
+                   trusts=trusts, networks=networks, authorities=auth.reset_index(drop=True), graph=g,
+                   estuary_links=estuary_links, data_dir=data_dir)
+
+    def _compile(self) -> None:
+        """Turn the graph into the arrays the metrics read."""
+        g = self.graph
+        bidx = {c: i for i, c in enumerate(self.blocks.code)}
+        tidx = {c: i for i, c in enumerate(self.trusts.code)}
+        aidx = {c: i for i, c in enumerate(self.authorities.code)}
+        nidx = {c: i for i, c in enumerate(self.networks.network_id)}
+        edges, fr, fc, fv = [], [], [], []
+        host = np.full(len(self.trusts), -1, dtype=int)
+        overlap = np.zeros((len(self.blocks), len(self.authorities)))
+        net_trusts: list[list[int]] = [[] for _ in nidx]
+        net_inferred: list[int] = [0] * len(nidx)
+        for u, v, key, d in g.edges(keys=True, data=True):
+            if u[0] != "block" and v[0] == "block":
+                u, v = v, u
+            if key == "adjacent":
+                a, b = sorted((bidx[u[1]], bidx[v[1]]))
+                edges.append((a, b, d["border"], d["shared_border_km"]))
+            elif key == "hosts":
+                host[tidx[v[1]]] = bidx[u[1]]
+            elif key == "flow":
+                fr.append(bidx[u[1]]), fc.append(tidx[v[1]]), fv.append(d["persons"])
+            elif key == "overlap":
+                overlap[bidx[u[1]], aidx[v[1]]] = d["population"]
+            elif key == "member":
+                trust, net = (u, v) if u[0] == "trust" else (v, u)
+                net_trusts[nidx[net[1]]].append(tidx[trust[1]])
+                net_inferred[nidx[net[1]]] += d["evidence"] == "inferred"
+        self.edges = pd.DataFrame(sorted(edges), columns=["a", "b", "kind", "shared_border_km"])
+        self.flows = sp.csr_matrix((fv, (fr, fc)), shape=(len(self.blocks), len(self.trusts)))
+        self.trust_host = host
+        self.authority_overlap = overlap
+        self.network_trusts = [np.array(sorted(x), dtype=int) for x in net_trusts]
+        self.networks["n_trusts"] = [len(x) for x in net_trusts]
+        self.networks["n_inferred"] = net_inferred
+        n = len(self.blocks)
+        a, b = self.edges.a.to_numpy(), self.edges.b.to_numpy()
+        self.adjacency = sp.csr_matrix((np.ones(2 * len(a)), (np.r_[a, b], np.r_[b, a])), shape=(n, n))
+        self.neighbours = [self.adjacency.indices[self.adjacency.indptr[i]:self.adjacency.indptr[i + 1]]
+                           for i in range(n)]
+        self.code_index = bidx
+        # Codes users may type: GSS and ODS codes (case-insensitive).
+        alias = {}
+        for i, (c, o) in enumerate(zip(self.blocks.code, self.blocks.ods)):
+            alias[c.upper()] = i
+            if o:
+                alias[o.upper()] = i
+        self.alias_index = alias
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def n_blocks(self) -> int:
+        """Number of building blocks."""
+        return len(self.blocks)
+
+    def population(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
+        """Block populations by ``measure`` (``gp_registered``, ``allocation`` or ``census``)."""
+        if measure not in POPULATION_MEASURES:
+            raise DataError(f"unknown population measure {measure!r}; use one of {', '.join(POPULATION_MEASURES)}")
+        return self.blocks[f"pop_{measure}"].to_numpy(dtype=float)
+
+    def figure(self, name: str) -> np.ndarray:
+        """Block values of one figure in ``boundaries.finance.FIELDS``."""
+        if name not in FIELDS:
+            raise KeyError(name)
+        return self.blocks[name].to_numpy(dtype=float)
+
+    def lookup(self, code: str) -> int | None:
+        """Block index of a GSS or ODS code (or ``SICBL:LAD`` place code), else None."""
+        return self.alias_index.get(str(code).strip().upper())
+
+    def baseline_assignment(self) -> tuple[np.ndarray, list[str]]:
+        """Today's 42 ICBs as (block -> footprint index, footprint names)."""
+        icbs = sorted(set(self.blocks.icb_code), key=lambda c: (self.blocks.icb_name[self.blocks.icb_code == c].iloc[0]))
+        names = [self.blocks.icb_name[self.blocks.icb_code == c].iloc[0] for c in icbs]
+        pos = {c: i for i, c in enumerate(icbs)}
+        return np.array([pos[c] for c in self.blocks.icb_code], dtype=int), names
+
+
+# ---------------------------------------------------------------------- loading with a disk cache
+def _fingerprint(data_dir: Path, level: str, estuary_links: bool) -> str:
+    h = hashlib.sha256(f"{_CACHE_VERSION}|{level}|{estuary_links}".encode())
+    for rel in sorted(REQUIRED_FILES):
+        st = (data_dir / rel).stat()
+        h.update(f"{rel}|{st.st_size}|{int(st.st_mtime)}".encode())
+    for src in sorted(Path(__file__).resolve().parent.parent.joinpath("boundaries").glob("*.py")) + [Path(__file__)]:
+        h.update(src.read_bytes())
+    return h.hexdigest()[:20]
+
+
+@lru_cache(maxsize=8)
+def _load_cached(data_dir: str, level: str, estuary_links: bool) -> Model:
+    path = Path(data_dir)
+    key = _fingerprint(path, level, estuary_links)
+    cdir = cache_dir().parent / "models"
+    cfile = cdir / f"{level}-{key}.pkl"
+    if cfile.is_file():
+        try:
+            with cfile.open("rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # a stale or truncated cache is rebuilt, never trusted
+            pass
+    model = Model.from_inputs(build_inputs(path, level, estuary_links), estuary_links, str(path))
+    try:
+        cdir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cdir, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cfile)
+    except OSError:
+        pass  # the cache is an optimisation; a read-only home directory is fine
+    return model
+
+
+def load_model(level: str = "icb", data_dir: str | os.PathLike | None = None, estuary_links: bool = False) -> Model:
+    """Load (or build and cache) the model of ``level`` from the data directory.
+
+    Parameters
+    ----------
+    level
+        ``icb`` (42 ICBs), ``sicbl`` (106 sub-ICB locations) or ``place`` (each sub-ICB x local authority part).
+    data_dir
+        Data directory; by default resolved as described in ``boundaries.sources.resolve_data_dir``.
+    estuary_links
+        Treat blocks that touch only across the tidal Thames as neighbours.
+    """
+    if level not in LEVELS:
+        raise DataError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    path = resolve_data_dir(data_dir)
+    return _load_cached(str(path), level, bool(estuary_links))
