@@ -298,7 +298,9 @@ def _place_geometry_and_edges(data_dir: Path, blocks: pd.DataFrame) -> tuple[lis
     kinds = ["estuary" if frozenset((sic[a], sic[b])) in estuary else k
              for a, b, k in zip(edges.a, edges.b, edges.kind)]
     edges["kind"] = kinds
-    return _to_wgs84(out), edges
+    # Projecting back can leave self-touching rings; repair so that footprints dissolve cleanly.
+    wgs = [_polygonal(shapely.make_valid(g)) if not g.is_valid else g for g in _to_wgs84(out)]
+    return wgs, edges
 
 
 def _touching_pairs(geoms: list, blocks: pd.DataFrame) -> pd.DataFrame:

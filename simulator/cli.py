@@ -1,0 +1,193 @@
+"""The ``icbsim`` command line: evaluate configurations and manage the data directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from boundaries.finance import POPULATION_MEASURES
+from boundaries.geography import LEVELS
+from simulator.errors import IcbSimError, InputFileError
+
+_PROG = "icbsim"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=_PROG, description="ICB merger scenario simulator.")
+    p.add_argument("--data-dir", help="data directory (default: $ICBSIM_DATA, ../shared/data, or the local cache)")
+    p.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ev = sub.add_parser("evaluate", help="measure a configuration and write footprints and metrics")
+    ev.add_argument("--config", required=True,
+                    help="'baseline', a CSV (unit_code,footprint), a GeoJSON from an export, or a scenario TOML")
+    ev.add_argument("--level", choices=LEVELS, help="level of 'baseline' (default icb); checked against files")
+    ev.add_argument("--out", help="folder for footprints.geojson, footprints.csv, assignment.csv, metrics.json")
+    ev.add_argument("--measure", choices=list(POPULATION_MEASURES),
+                    help="population measure for the band (default gp_registered)")
+    ev.add_argument("--band", nargs=2, type=float, metavar=("FLOOR", "CEILING"),
+                    help="target population band in persons (default 1500000 2500000)")
+    ev.add_argument("--allow-noncontiguous", action="store_true", help="accept footprints in separate pieces")
+    ev.add_argument("--estuary-links", action="store_true",
+                    help="count blocks touching only across the tidal Thames as neighbours")
+    ev.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
+
+    data = sub.add_parser("data", help="check, locate or fetch the data directory")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    chk = dsub.add_parser("check", help="validate the data directory and print a summary")
+    chk.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
+    where = dsub.add_parser("where", help="print the data directory in use")
+    where.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
+    fetch = dsub.add_parser("fetch", help="fill the local cache from a mirror of the official files")
+    fetch.add_argument("--mirror", help="URL or folder laid out like the data directory (geo/, finance/, providers/)")
+    fetch.add_argument("--dest", help="where to put the files (default: the local cache)")
+    return p
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _resolve_configuration(args, data_dir):
+    """(model, configuration, parameters) from ``--config`` and the overrides."""
+    from simulator.configuration import Configuration
+    from simulator.io import read_configuration_file
+    from simulator.metrics.evaluate import MetricParameters
+    from simulator.model import load_model
+    from simulator.scenario import load_scenario
+
+    spec = args.config
+    params = MetricParameters()
+    allow = args.allow_noncontiguous
+    estuary = args.estuary_links
+    pairs = None
+    if spec == "baseline":
+        level = args.level or "icb"
+    elif spec.lower().endswith(".toml"):
+        sc = load_scenario(spec)
+        level, params = sc.level, sc.params
+        allow, estuary = allow or sc.allow_noncontiguous, estuary or sc.estuary_links
+        kind, value = sc.start
+        if kind == "file":
+            pairs, file_level = read_configuration_file(value)
+            if file_level != level:
+                raise InputFileError(f"{value}: holds {file_level} codes but the scenario's level is {level}")
+        elif kind == "footprints":
+            pairs = value
+        if args.level and args.level != level:
+            raise InputFileError(f"{spec}: the scenario's level is {level}, not {args.level}")
+    else:
+        pairs, level = read_configuration_file(spec)
+        if args.level and args.level != level:
+            raise InputFileError(f"{spec}: holds {level} codes, not {args.level} codes")
+    if args.measure or args.band:
+        params = MetricParameters(population_measure=args.measure or params.population_measure,
+                                  band=tuple(args.band) if args.band else params.band, weights=params.weights,
+                                  authority_set=params.authority_set)
+    _say(f"loading the {level}-level model ...")
+    model = load_model(level, data_dir, estuary_links=estuary)
+    if pairs is None:
+        config = Configuration.baseline(model)
+    else:
+        config = Configuration.from_mapping(model, pairs, allow_noncontiguous=allow, source=spec)
+    return model, config, params
+
+
+def _fmt_money(x: float) -> str:
+    return f"£{x / 1e6:,.1f}m"
+
+
+def _summary(evaluation) -> str:
+    fp = evaluation.footprints.sort_values("population", ascending=False)
+    measure = evaluation.params.population_measure
+    lines = [f"{'footprint':<44} {'population':>11} {'band':<10} {'£/head':>7} {'at stake':>10} {'local':>6}",
+             f"{'':<44} {'(' + measure + ')':>11}"]
+    for r in fp.itertuples():
+        lines.append(f"{r.footprint[:44]:<44} {r.population:>11,.0f} {r.band_status:<10} "
+                     f"{r.allocation_per_head:>7,.0f} {_fmt_money(r.at_stake_gbp):>10} {r.localisation_index:>6.1%}")
+    o = evaluation.overall
+    lines += ["",
+              f"{o['footprints']} footprints: {o['in_band']} in band, {o['below_band']} below, {o['above_band']} above "
+              f"({measure}, {evaluation.params.band[0]:,.0f}-{evaluation.params.band[1]:,.0f})",
+              f"at stake {_fmt_money(o['at_stake_gbp'])} (need-adjusted {_fmt_money(o['at_stake_need_adjusted_gbp'])}); "
+              f"localisation {o['localisation_index']:.1%}; major trusts shared {o['major_trusts_shared']}/{o['major_trusts']}",
+              f"pathology networks split {o['pathology_networks_split']}/{o['pathology_networks']}; "
+              f"authorities split {o['authorities_split']}/{o['authorities']}; footprints crossing regions "
+              f"{o['footprints_crossing_regions']}",
+              f"running-cost allowance {_fmt_money(o['running_cost_allowance_estimate_gbp'])} "
+              f"(today {_fmt_money(o['running_cost_allowance_today_gbp'])}, saving "
+              f"{_fmt_money(o['running_cost_saving_gbp'])}; a 50% cut means {_fmt_money(o['running_cost_target_gbp'])})",
+              f"score {evaluation.score:.4f} (lower is better)"]
+    return "\n".join(lines)
+
+
+def _cmd_evaluate(args, data_dir) -> int:
+    from simulator.io import outputs, write_outputs
+    from simulator.metrics import evaluate
+
+    if args.out:  # fail on an unusable output folder before the work, not after
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise InputFileError(f"{out}: exists and is not a folder")
+    model, config, params = _resolve_configuration(args, data_dir)
+    evaluation = evaluate(model, config, params)
+    if args.out:
+        files = outputs(model, config, evaluation)
+        written = write_outputs(args.out, files)
+        _say("wrote " + ", ".join(str(w) for w in written))
+    print(_summary(evaluation))
+    return 0
+
+
+def _cmd_data(args, data_dir) -> int:
+    from boundaries.sources import resolve_data_dir
+    from boundaries.validate import data_summary
+
+    if args.data_command == "where":
+        print(resolve_data_dir(data_dir))
+        return 0
+    if args.data_command == "check":
+        path = resolve_data_dir(data_dir)
+        _say(f"checking {path} ...")
+        for line in data_summary(path):
+            print(line)
+        return 0
+    if args.data_command == "fetch":
+        from boundaries.fetch import fetch
+
+        dest = fetch(args.mirror, args.dest, progress=_say)
+        print(f"data ready in {dest}")
+        return 0
+    _parser().parse_args(["data", "--help"])
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``icbsim`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    data_dir = getattr(args, "data_dir_sub", None) or args.data_dir
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "evaluate":
+            return _cmd_evaluate(args, data_dir)
+        return _cmd_data(args, data_dir)
+    except IcbSimError as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{_PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback for a user; --debug shows one
+        if args.debug or os.environ.get("ICBSIM_DEBUG"):
+            raise
+        print(f"{_PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
