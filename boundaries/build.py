@@ -12,7 +12,7 @@ from boundaries.authorities import authority_overlap, load_authorities
 from boundaries.finance import build_finance
 from boundaries.geography import BlockGeography, build_geography, load_lookups
 from boundaries.providers import Providers, build_providers
-from boundaries.validate import check_graph, check_totals
+from boundaries.validate import check_graph, check_regions, check_totals
 
 
 @dataclass
@@ -46,6 +46,7 @@ def build_inputs(data_dir: Path, level: str, estuary_links: bool = False) -> Mod
     geo = build_geography(data_dir, level, estuary_links=estuary_links, lookups=lookups)
     check_graph(len(geo.blocks), geo.edges, level)
     figures, estimated = build_finance(data_dir, level, geo.blocks)
+    check_regions(data_dir, lookups["icb"])
     totals = check_totals(figures, level)
     lbp = _lad_block_population(lookups["lsoa"], geo.blocks, level)
     providers = build_providers(data_dir, level, geo.blocks, geo.geometry, lbp)

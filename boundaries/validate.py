@@ -37,6 +37,25 @@ def check_totals(figures: pd.DataFrame, level: str) -> dict[str, float]:
     return sums
 
 
+def check_regions(data_dir: Path, icb_lookup: pd.DataFrame) -> None:
+    """Raise unless the finance files' regions agree with the geography's.
+
+    ``region_code`` means an ODS code (Y56-Y63) in finance/ but an ONS code (E40...) in geo/; the two are
+    compared through the geography lookup's ``region_ods``.
+    """
+    from boundaries._tables import read_csv
+    from boundaries.finance import ALLOC
+
+    alloc = read_csv(data_dir, ALLOC, ["icb_code", "region_code"])
+    ods = dict(zip(icb_lookup.icb_code, icb_lookup.region_ods))
+    for n, (icb, region) in enumerate(zip(alloc.icb_code, alloc.region_code), start=2):
+        if not region.startswith("Y"):
+            raise DataError(f"region_code {region!r} is not an NHS ODS region code (Y56-Y63)", ALLOC, row=n)
+        if ods.get(icb) != region:
+            raise DataError(f"ICB {icb} is in region {region} here but in {ods.get(icb)} in the geography lookup",
+                            ALLOC, row=n)
+
+
 def check_graph(n_blocks: int, edges: pd.DataFrame, level: str) -> None:
     """Raise if adjacency is not a simple undirected graph over the blocks."""
     a, b = edges.a.to_numpy(), edges.b.to_numpy()

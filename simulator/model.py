@@ -79,6 +79,13 @@ class Model:
         """Build the graph from validated inputs, then compile it."""
         geo = inp.geography
         blocks = pd.concat([geo.blocks.reset_index(drop=True), inp.figures.reset_index(drop=True)], axis=1)
+        blocks["core_distance_from_target_pct"] = (blocks.core_baseline_gbp_k / blocks.core_target_gbp_k - 1) * 100
+        # Authority membership in the planners' terms: every authority a block's residents live in.
+        ov = inp.authority_overlap
+        names = inp.authorities.name.to_numpy()
+        blocks["authorities"] = ["; ".join(names[np.flatnonzero(ov[i] > 0)]) for i in range(len(blocks))]
+        main = np.where(ov.max(axis=1) >= 0.5 * blocks.census_population.to_numpy(), ov.argmax(axis=1), -1)
+        blocks["main_authority"] = [names[a] if a >= 0 else "" for a in main]
         g = nx.MultiGraph(level=inp.level)
         for i, row in enumerate(blocks.itertuples(index=False)):
             g.add_node(("block", row.code), index=i, name=row.name, icb_code=row.icb_code, region=row.region_ods)
@@ -210,8 +217,12 @@ def _fingerprint(data_dir: Path, level: str, estuary_links: bool) -> str:
     return h.hexdigest()[:20]
 
 
+def _say_nothing(_: str) -> None:
+    return None
+
+
 @lru_cache(maxsize=8)
-def _load_cached(data_dir: str, level: str, estuary_links: bool) -> Model:
+def _load_cached(data_dir: str, level: str, estuary_links: bool, progress=_say_nothing) -> Model:
     path = Path(data_dir)
     key = _fingerprint(path, level, estuary_links)
     cdir = cache_dir().parent / "models"
@@ -222,6 +233,7 @@ def _load_cached(data_dir: str, level: str, estuary_links: bool) -> Model:
                 return pickle.load(fh)
         except Exception:  # a stale or truncated cache is rebuilt, never trusted
             pass
+    progress(f"building the {level}-level model from {path} (cached for next time) ...")
     model = Model.from_inputs(build_inputs(path, level, estuary_links), estuary_links, str(path))
     try:
         cdir.mkdir(parents=True, exist_ok=True)
@@ -234,7 +246,8 @@ def _load_cached(data_dir: str, level: str, estuary_links: bool) -> Model:
     return model
 
 
-def load_model(level: str = "icb", data_dir: str | os.PathLike | None = None, estuary_links: bool = False) -> Model:
+def load_model(level: str = "icb", data_dir: str | os.PathLike | None = None, estuary_links: bool = False,
+               progress=None) -> Model:
     """Load (or build and cache) the model of ``level`` from the data directory.
 
     Parameters
@@ -245,8 +258,10 @@ def load_model(level: str = "icb", data_dir: str | os.PathLike | None = None, es
         Data directory; by default resolved as described in ``boundaries.sources.resolve_data_dir``.
     estuary_links
         Treat blocks that touch only across the tidal Thames as neighbours.
+    progress
+        Called with a message when the model has to be built rather than read from the cache.
     """
     if level not in LEVELS:
         raise DataError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     path = resolve_data_dir(data_dir)
-    return _load_cached(str(path), level, bool(estuary_links))
+    return _load_cached(str(path), level, bool(estuary_links), progress or _say_nothing)

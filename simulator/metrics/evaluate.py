@@ -16,7 +16,7 @@ from simulator.metrics import cost as _cost
 from simulator.metrics import flows as _flows
 from simulator.metrics import pathology as _path
 from simulator.metrics import population as _pop
-from simulator.metrics.score import DEFAULT_WEIGHTS, TERMS, score_terms, weighted_score
+from simulator.metrics.score import DEFAULT_WEIGHTS, TERMS, scorer, weighted_score
 
 DEFAULT_BAND = (1_500_000.0, 2_500_000.0)
 
@@ -168,8 +168,7 @@ def evaluate(model, config, params: MetricParameters | None = None) -> Evaluatio
                             "today_icb": blocks.icb_name,
                             "population": model.population(params.population_measure),
                             "allocation_estimated": model.estimated["core_recurrent_gbp_k"]})
-    parts = {"footprints": fp, "major_trusts": mt, "networks": nets, "authorities": auth}
-    terms = score_terms(model, config, parts, params.population_measure, params.authority_set)
+    terms = scorer(model, params).terms(a, k)
     overall = {
         "footprints": k, "in_band": int(fp.in_band.sum()), "below_band": int((fp.band_status == "below band").sum()),
         "above_band": int((fp.band_status == "above band").sum()),
@@ -180,7 +179,7 @@ def evaluate(model, config, params: MetricParameters | None = None) -> Evaluatio
         "mean_pathology_trust_share_in_one_footprint": float(nets.trust_share_in_one_footprint.dropna().mean()),
         "mean_pathology_catchment_share_in_one_footprint": float(nets.catchment_share_in_one_footprint.dropna().mean()),
         "authorities": int(len(auth)), "authorities_split": int(auth.split.sum()) if len(auth) else 0,
-        "authority_residents_in_one_footprint_share": 1.0 - terms["mayoral_split"],
+        "authority_residents_in_majority_footprint_share": 1.0 - terms["mayoral_split"],
         "footprints_crossing_authority_boundary": int(crossing.sum()),
         "footprints_crossing_regions": int((fp.n_regions > 1).sum()),
         "at_stake_gbp": float(fp.at_stake_gbp.sum()),

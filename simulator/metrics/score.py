@@ -1,36 +1,46 @@
-"""The single weighted score: each term normalised to about 0 (ideal) .. 1, weights from the scenario."""
+"""The single weighted score: a sum over footprints of normalised contributions, with weights from the scenario.
+
+Every term is written so that the score of a configuration is a constant plus a sum over its footprints of a
+cost that depends on that footprint's blocks alone. That is what lets an exact solver price a candidate
+footprint on its own (set partitioning) and an optimiser re-score a single-block move from two footprints.
+Terms are 0 at their ideal and about 1 at their worst.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from simulator.metrics.budget import levelling, partner_sums, partner_values, weighted_ss
+from simulator.metrics.budget import DISTANCE, PER_HEAD, block_sums, col, icb_index
+from simulator.metrics.flows import MAJOR_SERVE_SHARE
 
 TERMS: dict[str, str] = {
     "population_band": "persons outside the target band, as a share of England's population",
-    "allocation_spread": "within-footprint variance of core allocation per head, as a share of England's "
-                         "(0: every footprint uniform; 1: every footprint as varied as England)",
+    "allocation_spread": "within-footprint variance of core allocation per head between partners, as a share of "
+                         "England's (0: every footprint uniform; 1: every footprint as varied as England)",
     "distance_from_target_spread": "the same for core distance from target (%)",
     "primary_care_spread": "the same for primary medical care allocation per head",
     "prescribing_spread": "the same for prescribing cost per head (dispensing-based: see its caveat)",
     "gp_payments_spread": "the same for NHS payments to general practice per registered patient",
-    "at_stake": "£ that moves if members are levelled to the footprint's allocation per head, as a share of "
+    "at_stake": "£ that moves if partners are levelled to the footprint's allocation per head, as a share of "
                 "the £ that would move if England were one footprint",
-    "at_stake_need_adjusted": "£ that moves if members are levelled to the footprint's distance from target, as a "
+    "at_stake_need_adjusted": "£ that moves if partners are levelled to the footprint's distance from target, as a "
                               "share of the same for England as one footprint",
     "flow_leakage": "share of residents' hospital admissions at trusts outside their footprint (1 - localisation)",
-    "major_trusts_shared": "share of major trusts with 10% or more of their catchment in each of 2+ footprints",
-    "pathology_split": "mean over pathology networks of the share of member trusts outside the network's main "
-                       "footprint",
-    "mayoral_split": "share of the selected authorities' residents outside their authority's main footprint",
+    "major_trust_sharing": "footprints served by each major trust (10% or more of its catchment) beyond the first, "
+                           "per major trust",
+    "pathology_split": "share of pathology networks' trusts outside a footprint holding a majority of their "
+                       "network, averaged over networks",
+    "mayoral_split": "share of the selected authorities' residents outside a footprint holding a majority of "
+                     "their authority",
     "regions_crossed": "extra NHS regions spanned by footprints (sum of regions - 1), per today's 42 ICBs",
     "statutory_bodies": "number of footprints per today's 42 ICBs",
 }
+TERM_NAMES = list(TERMS)
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "population_band": 10.0, "allocation_spread": 1.0, "distance_from_target_spread": 1.0,
     "primary_care_spread": 0.5, "prescribing_spread": 0.0, "gp_payments_spread": 0.0, "at_stake": 0.5,
-    "at_stake_need_adjusted": 1.0, "flow_leakage": 2.0, "major_trusts_shared": 1.0, "pathology_split": 1.0,
+    "at_stake_need_adjusted": 1.0, "flow_leakage": 2.0, "major_trust_sharing": 1.0, "pathology_split": 1.0,
     "mayoral_split": 1.0, "regions_crossed": 0.5, "statutory_bodies": 0.0,
 }
 """A starting point that makes the band dominant and weighs convergence and alignment about equally."""
@@ -39,67 +49,169 @@ SPREAD_TERMS = {"allocation_spread": "allocation_per_head", "distance_from_targe
                 "primary_care_spread": "primary_care_per_head", "prescribing_spread": "prescribing_per_head",
                 "gp_payments_spread": "gp_payments_per_head"}
 
+TODAY_BODIES = 42
 
-def national_reference(model, measure: str, authority_set: str) -> dict[str, float]:
-    """Denominators of the score terms, for England as a whole (cached on the model)."""
-    cache = model.__dict__.setdefault("_score_reference", {})
-    key = (measure, authority_set)
-    if key in cache:
-        return cache[key]
-    from simulator.metrics.authorities import selected
 
-    n = model.n_blocks
-    one = np.zeros(n, dtype=np.int64)
-    ref: dict[str, float] = {"population": float(model.population(measure).sum())}
-    fp, _, sums = partner_sums(model, one)  # England as one footprint: today's 42 ICBs are its partners
-    values = partner_values(sums)
-    for term, key2 in SPREAD_TERMS.items():
-        ref[term] = weighted_ss(*values[key2])
-    per_head, need = levelling(sums, fp, 1)
-    ref["at_stake"] = float(np.maximum(per_head, 0).sum())
-    ref["at_stake_need_adjusted"] = float(np.maximum(need, 0).sum())
-    ref["flow_total"] = float(model.flows.sum())
-    catch = np.asarray(model.flows.sum(axis=0)).ravel()
-    ref["n_major"] = float(((model.trusts.major.to_numpy()) & (catch > 0)).sum())
-    ref["n_networks"] = float(sum(1 for t in model.network_trusts if (model.trust_host[t] >= 0).any()))
-    idx = selected(model, authority_set)
-    ref["authority_residents"] = float(model.authority_overlap[:, idx].sum())
-    cache[key] = ref
-    return ref
+class FootprintScorer:
+    """Prices footprints: each term's contribution from a footprint's blocks alone.
+
+    ``terms(config) = offsets + contributions(indicator).sum(axis=0)`` where ``indicator`` is the footprint x
+    block 0/1 matrix of the configuration. Works on any number of footprints at once (rows of the indicator),
+    so the same code prices a whole configuration, the two footprints a move touches, or thousands of candidate
+    footprints for an exact solver.
+
+    Parameters
+    ----------
+    model
+        The model.
+    params
+        ``simulator.metrics.evaluate.MetricParameters`` (population measure, band, authority set).
+    """
+
+    def __init__(self, model, params):
+        from simulator.metrics.authorities import selected
+
+        self.model = model
+        self.band = params.band
+        self.weights = np.array([params.weights.get(t, 0.0) for t in TERM_NAMES])
+        n = model.n_blocks
+        self.pop = model.population(params.population_measure)
+        self.pop_total = float(self.pop.sum())
+        # Budget: block x (ICB, field) matrix, so indicator @ it gives each partner's sums.
+        icb = icb_index(model)
+        self.n_icb = int(icb.max()) + 1
+        bs = block_sums(model)
+        self.n_fields = bs.shape[1]
+        S = np.zeros((n, self.n_icb, self.n_fields))
+        S[np.arange(n), icb, :] = bs
+        self.partner_matrix = S.reshape(n, self.n_icb * self.n_fields)
+        self.spreads = []
+        for term, key in SPREAD_TERMS.items():
+            if key == "distance_from_target":
+                self.spreads.append((col(DISTANCE[1]), col(DISTANCE[2]), 1.0, True))
+            else:
+                _, num, scale, den = PER_HEAD[key]
+                self.spreads.append((col(num), col(den), scale, False))
+        self.cA, self.cW, self.cT = col("core_recurrent_gbp_k"), col("pop_allocation"), col("core_target_gbp_k")
+        # Flows.
+        self.flows = np.asarray(model.flows.todense())
+        self.flow_total = float(self.flows.sum())
+        host = model.trust_host
+        self.placed_trusts = np.flatnonzero(host >= 0)
+        self.placed_host = host[self.placed_trusts]
+        catch = self.flows.sum(axis=0)
+        self.major = np.flatnonzero(model.trusts.major.to_numpy() & (catch > 0))
+        self.major_threshold = MAJOR_SERVE_SHARE * catch[self.major]
+        # Pathology: block x network count of member trusts hosted; network sizes (placed trusts only).
+        nets = model.network_trusts
+        self.net_blocks = np.zeros((n, len(nets)))
+        for k, ts in enumerate(nets):
+            for t in ts:
+                if host[t] >= 0:
+                    self.net_blocks[host[t], k] += 1
+        self.net_size = self.net_blocks.sum(axis=0)
+        self.net_used = self.net_size > 0
+        self.n_networks = int(self.net_used.sum())
+        # Authorities.
+        self.auth = model.authority_overlap[:, selected(model, params.authority_set)]
+        self.auth_total = self.auth.sum(axis=0)
+        self.auth_residents = float(self.auth_total.sum())
+        # Regions.
+        regions = model.blocks.region_ods.to_numpy()
+        names = sorted(set(regions))
+        self.region_matrix = np.zeros((n, len(names)))
+        self.region_matrix[np.arange(n), [names.index(r) for r in regions]] = 1.0
+        self.reference = self._reference()
+        self.offsets = np.zeros(len(TERM_NAMES))
+        self.offsets[TERM_NAMES.index("major_trust_sharing")] = -1.0 if len(self.major) else 0.0
+        self.offsets[TERM_NAMES.index("pathology_split")] = 1.0 if self.n_networks else 0.0
+        self.offsets[TERM_NAMES.index("mayoral_split")] = 1.0 if self.auth_residents else 0.0
+
+    def _reference(self) -> dict[str, float]:
+        """Denominators for England as a whole (one footprint whose partners are today's 42 ICBs)."""
+        everything = np.ones((1, self.model.n_blocks))
+        raw = self._raw(everything)
+        return {"ss": raw["ss"][0], "stake": raw["stake"][0], "need": raw["need"][0]}
+
+    def _raw(self, C: np.ndarray) -> dict[str, np.ndarray]:
+        m = C.shape[0]
+        P = (C @ self.partner_matrix).reshape(m, self.n_icb, self.n_fields)
+        ss = np.empty((m, len(self.spreads)))
+        for j, (cn, cd, scale, is_dft) in enumerate(self.spreads):
+            w = P[:, :, cd]
+            num = P[:, :, cn]
+            x = np.divide(num * scale, w, out=np.zeros_like(w), where=w != 0)
+            if is_dft:
+                x = np.where(w != 0, (x - 1.0) * 100.0, 0.0)
+            W = w.sum(axis=1)
+            mean = np.divide((w * x).sum(axis=1), W, out=np.zeros_like(W), where=W > 0)
+            ss[:, j] = (w * (x - mean[:, None]) ** 2).sum(axis=1)
+        A = P[:, :, self.cA] * 1000.0
+        W = P[:, :, self.cW]
+        T = P[:, :, self.cT]
+        Af, Wf, Tf = A.sum(axis=1), W.sum(axis=1), T.sum(axis=1)
+        per_head = np.divide(Af, Wf, out=np.zeros_like(Af), where=Wf > 0)[:, None] * W - A
+        need = np.divide(Af, Tf, out=np.zeros_like(Af), where=Tf > 0)[:, None] * T - A
+        return {"ss": ss, "stake": np.maximum(per_head, 0).sum(axis=1), "need": np.maximum(need, 0).sum(axis=1)}
+
+    def contributions(self, C: np.ndarray) -> np.ndarray:
+        """Each footprint's contribution to each term (rows: footprints of ``C``; columns: ``TERM_NAMES``)."""
+        C = np.atleast_2d(np.asarray(C, dtype=float))
+        m = C.shape[0]
+        out = np.zeros((m, len(TERM_NAMES)))
+        nonempty = C.sum(axis=1) > 0
+        lo, hi = self.band
+        pop = C @ self.pop
+        out[:, 0] = np.where(nonempty, np.maximum(lo - pop, 0) + np.maximum(pop - hi, 0), 0) / self.pop_total
+        raw = self._raw(C)
+        ref = self.reference
+        out[:, 1:6] = np.divide(raw["ss"], ref["ss"], out=np.zeros_like(raw["ss"]), where=ref["ss"] > 0)
+        out[:, 6] = raw["stake"] / ref["stake"] if ref["stake"] > 0 else 0.0
+        out[:, 7] = raw["need"] / ref["need"] if ref["need"] > 0 else 0.0
+        FT = C @ self.flows
+        hosted = C[:, self.placed_host]
+        internal = (FT[:, self.placed_trusts] * hosted).sum(axis=1)
+        out[:, 8] = (FT.sum(axis=1) - internal) / self.flow_total if self.flow_total else 0.0
+        if len(self.major):
+            out[:, 9] = (FT[:, self.major] >= self.major_threshold).sum(axis=1) / len(self.major)
+        if self.n_networks:
+            cnt = (C @ self.net_blocks)[:, self.net_used]
+            size = self.net_size[self.net_used]
+            out[:, 10] = -(np.where(cnt > size / 2, cnt / size, 0.0)).sum(axis=1) / self.n_networks
+        if self.auth_residents:
+            O = C @ self.auth
+            out[:, 11] = -(np.where(O > self.auth_total / 2, O, 0.0)).sum(axis=1) / self.auth_residents
+        nreg = ((C @ self.region_matrix) > 0).sum(axis=1)
+        out[:, 12] = np.where(nonempty, nreg - 1, 0) / TODAY_BODIES
+        out[:, 13] = nonempty / TODAY_BODIES
+        return out
+
+    def costs(self, C: np.ndarray) -> np.ndarray:
+        """Weighted cost of each footprint (the score is ``constant + costs.sum()``)."""
+        return self.contributions(C) @ self.weights
+
+    @property
+    def constant(self) -> float:
+        """The part of the score that does not depend on the configuration."""
+        return float(self.offsets @ self.weights)
+
+    def terms(self, assignment: np.ndarray, k: int) -> dict[str, float]:
+        """Normalised terms of a whole configuration."""
+        C = np.zeros((k, len(assignment)))
+        C[assignment, np.arange(len(assignment))] = 1.0
+        return dict(zip(TERM_NAMES, (self.offsets + self.contributions(C).sum(axis=0)).tolist()))
+
+
+def scorer(model, params) -> FootprintScorer:
+    """The model's scorer for these parameters (cached on the model)."""
+    cache = model.__dict__.setdefault("_scorers", {})
+    key = (params.population_measure, tuple(params.band), params.authority_set,
+           tuple(sorted(params.weights.items())))
+    if key not in cache:
+        cache[key] = FootprintScorer(model, params)
+    return cache[key]
 
 
 def weighted_score(terms: dict[str, float], weights: dict[str, float]) -> float:
     """Sum of weight x term over the terms (lower is better)."""
     return float(sum(weights.get(k, 0.0) * v for k, v in terms.items()))
-
-
-def _ratio(a: float, b: float) -> float:
-    return float(a / b) if b > 0 else 0.0
-
-
-def score_terms(model, config, parts: dict, measure: str, authority_set: str) -> dict[str, float]:
-    """Normalised score terms from an evaluation's parts (see ``simulator.metrics.evaluate``)."""
-    ref = national_reference(model, measure, authority_set)
-    fp = parts["footprints"]
-    terms = {"population_band": _ratio(fp.persons_outside_band.sum(), ref["population"])}
-    k = config.n_footprints
-    pf, _, sums = partner_sums(model, config.assignment)
-    values = partner_values(sums)
-    for term, key in SPREAD_TERMS.items():
-        x, w = values[key]
-        ss = sum(weighted_ss(x[pf == f], w[pf == f]) for f in range(k))
-        terms[term] = _ratio(ss, ref[term])
-    terms["at_stake"] = _ratio(fp.at_stake_gbp.sum(), ref["at_stake"])
-    terms["at_stake_need_adjusted"] = _ratio(fp.at_stake_need_adjusted_gbp.sum(), ref["at_stake_need_adjusted"])
-    terms["flow_leakage"] = 1.0 - _ratio(fp.flow_internal.sum(), ref["flow_total"])
-    mt = parts["major_trusts"]
-    terms["major_trusts_shared"] = _ratio(float(mt.shared.sum()) if len(mt) else 0.0, ref["n_major"])
-    nets = parts["networks"]
-    placed = nets.trust_share_in_one_footprint.dropna()
-    terms["pathology_split"] = _ratio(float((1.0 - placed).sum()), ref["n_networks"])
-    au = parts["authorities"]
-    inside = float((au.share_in_one_footprint * au.residents).sum()) if len(au) else 0.0
-    terms["mayoral_split"] = 1.0 - _ratio(inside, ref["authority_residents"]) if ref["authority_residents"] else 0.0
-    terms["regions_crossed"] = float((fp.n_regions - 1).sum()) / 42.0
-    terms["statutory_bodies"] = k / 42.0
-    return terms
