@@ -14,8 +14,15 @@ from simulator.errors import IcbSimError, InputFileError
 _PROG = "icbsim"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other error of the tool."""
+
+    def error(self, message: str):
+        self.exit(2, f"{_PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=_PROG, description="ICB merger scenario simulator.")
+    p = _Parser(prog=_PROG, description="ICB merger scenario simulator.")
     p.add_argument("--data-dir", help="data directory (default: $ICBSIM_DATA, ../shared/data, or the local cache)")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -164,6 +171,11 @@ def _cmd_data(args, data_dir) -> int:
     return 2
 
 
+def _one_line(exc: BaseException) -> str:
+    """The message on one line: names read from files (footprints, codes) may hold line breaks."""
+    return " ".join(str(exc).splitlines())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``icbsim`` console script."""
     parser = _parser()
@@ -177,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_evaluate(args, data_dir)
         return _cmd_data(args, data_dir)
     except IcbSimError as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{_PROG}: interrupted", file=sys.stderr)
@@ -185,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for a user; --debug shows one
         if args.debug or os.environ.get("ICBSIM_DEBUG"):
             raise
-        print(f"{_PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        print(f"{_PROG}: internal error: {type(exc).__name__}: {_one_line(exc)} (run with --debug for details)",
+              file=sys.stderr)
         return 1
 
 

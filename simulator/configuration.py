@@ -91,7 +91,10 @@ class Configuration:
         if len(missing):
             raise ConfigurationError(f"{source}: {len(missing)} {model.level} block(s) are not assigned: "
                                      f"{_listing([model.blocks.code[i] for i in missing])}")
-        return cls(model, assignment, names, allow_noncontiguous=allow_noncontiguous)
+        try:
+            return cls(model, assignment, names, allow_noncontiguous=allow_noncontiguous)
+        except ConfigurationError as exc:  # e.g. non-contiguity: say which file, like the errors above
+            raise ConfigurationError(f"{source}: {exc}") from None
 
     # ------------------------------------------------------------------ checks
     def _validate(self) -> None:

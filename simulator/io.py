@@ -258,6 +258,9 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, str]) -> list[Pat
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise OutputError(f"{out}: the output folder is not writable")
+    clash = [name for name in files if (out / name).is_dir()]  # os.replace would fail after earlier moves
+    if clash:
+        raise OutputError(f"{out / clash[0]}: is a folder; nothing was written")
     try:
         stage = Path(tempfile.mkdtemp(prefix=".icbsim-", dir=out))
     except OSError as exc:

@@ -207,13 +207,23 @@ class Model:
 
 
 # ---------------------------------------------------------------------- loading with a disk cache
-def _fingerprint(data_dir: Path, level: str, estuary_links: bool) -> str:
-    h = hashlib.sha256(f"{_CACHE_VERSION}|{level}|{estuary_links}".encode())
-    for rel in sorted(REQUIRED_FILES):
-        st = (data_dir / rel).stat()
-        h.update(f"{rel}|{st.st_size}|{int(st.st_mtime)}".encode())
+@lru_cache(maxsize=1)
+def _code_hash() -> str:
+    """Hash of the code that builds models: a change to it invalidates cached models."""
+    h = hashlib.sha256(_CACHE_VERSION.encode())
     for src in sorted(Path(__file__).resolve().parent.parent.joinpath("boundaries").glob("*.py")) + [Path(__file__)]:
         h.update(src.read_bytes())
+    return h.hexdigest()
+
+
+def _fingerprint(data_dir: Path, level: str, estuary_links: bool) -> str:
+    h = hashlib.sha256(f"{_code_hash()}|{level}|{estuary_links}".encode())
+    for rel in sorted(REQUIRED_FILES):
+        try:
+            st = (data_dir / rel).stat()
+        except OSError:
+            raise DataError("required data file is missing", rel) from None
+        h.update(f"{rel}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
 
 
@@ -222,9 +232,10 @@ def _say_nothing(_: str) -> None:
 
 
 @lru_cache(maxsize=8)
-def _load_cached(data_dir: str, level: str, estuary_links: bool, progress=_say_nothing) -> Model:
+def _load_cached(data_dir: str, level: str, estuary_links: bool, key: str, progress=_say_nothing) -> Model:
+    # ``key`` (the data files' sizes and times, and the code) is part of the memo key, so a data file changed
+    # while a process runs is read again rather than served stale.
     path = Path(data_dir)
-    key = _fingerprint(path, level, estuary_links)
     cdir = cache_dir().parent / "models"
     cfile = cdir / f"{level}-{key}.pkl"
     if cfile.is_file():
@@ -264,4 +275,5 @@ def load_model(level: str = "icb", data_dir: str | os.PathLike | None = None, es
     if level not in LEVELS:
         raise DataError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
     path = resolve_data_dir(data_dir)
-    return _load_cached(str(path), level, bool(estuary_links), progress or _say_nothing)
+    key = _fingerprint(path, level, bool(estuary_links))
+    return _load_cached(str(path), level, bool(estuary_links), key, progress or _say_nothing)
