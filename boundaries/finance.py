@@ -144,7 +144,10 @@ def _sicbl_table(data_dir: Path, blocks: pd.DataFrame, icb: pd.DataFrame) -> tup
     out = pd.DataFrame(index=pd.Index(codes, name="code"))
     est: dict[str, np.ndarray] = {}
     up = icb.reindex(parent.to_numpy()).set_index(pd.Index(codes))
-    out["pop_allocation"] = pop.allocation_population_2025_26
+    # The sub-ICB allocation populations miss 248 people of 8 unplaced practices; scaling them to their ICB's
+    # published figure keeps every level's totals, and so the £ at stake, identical.
+    raw_alloc = pop.allocation_population_2025_26
+    out["pop_allocation"] = up.pop_allocation * _share_within(raw_alloc, parent)
     out["pop_census"] = pop.ons_census2021_usual_residents
     out["wp_core"] = wp.wp_core_overall
     out["wp_pmc"] = wp.wp_primary_medical_care_overall

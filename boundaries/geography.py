@@ -291,13 +291,29 @@ def _place_geometry_and_edges(data_dir: Path, blocks: pd.DataFrame) -> tuple[lis
     if empty:
         raise DataError(f"place {empty[0]} has no area in the boundary files ({len(empty)} such places)", LAD_GEO)
     edges = _touching_pairs(out, blocks)
-    # Places inherit the sub-ICB verdict on borders: across the tidal Thames is an estuary, not land.
+    # Places inherit the verdicts of the sub-ICB and LAD adjacency files: two places are land neighbours only
+    # if their local authorities are the same or share a land border, and their sub-ICB locations are the
+    # same or share one. Geometry alone would link places across rivers, because the sub-ICB polygons cover
+    # tidal water that the LAD polygons leave out. Across the tidal Thames is an estuary, not land.
     adj = read_csv(data_dir, SICBL_ADJ, ["sicbl_code_a", "sicbl_code_b", "in_lsoa_bsc"])
     estuary = {frozenset(p) for p, ok in zip(zip(adj.sicbl_code_a, adj.sicbl_code_b), adj.in_lsoa_bsc) if ok != "True"}
+    sic_land = {frozenset(p) for p, ok in zip(zip(adj.sicbl_code_a, adj.sicbl_code_b), adj.in_lsoa_bsc) if ok == "True"}
+    ladj = read_csv(data_dir, LAD_ADJ, ["lad_code_a", "lad_code_b", "in_lsoa_bsc"])
+    lad_land = {frozenset(p) for p, ok in zip(zip(ladj.lad_code_a, ladj.lad_code_b), ladj.in_lsoa_bsc) if ok == "True"}
     sic = blocks.sicbl_code.to_numpy()
-    kinds = ["estuary" if frozenset((sic[a], sic[b])) in estuary else k
-             for a, b, k in zip(edges.a, edges.b, edges.kind)]
+    lad = blocks.lad_code.to_numpy()
+    kinds = []
+    for a, b in zip(edges.a, edges.b):
+        s_pair, l_pair = frozenset((sic[a], sic[b])), frozenset((lad[a], lad[b]))
+        lads_ok = lad[a] == lad[b] or l_pair in lad_land
+        if s_pair in estuary:
+            kinds.append("estuary")
+        elif lads_ok and (sic[a] == sic[b] or s_pair in sic_land):
+            kinds.append("land")
+        else:
+            kinds.append("")
     edges["kind"] = kinds
+    edges = edges[edges.kind != ""].reset_index(drop=True)
     # Projecting back can leave self-touching rings; repair so that footprints dissolve cleanly.
     wgs = [_polygonal(shapely.make_valid(g)) if not g.is_valid else g for g in _to_wgs84(out)]
     return wgs, edges

@@ -142,7 +142,14 @@ def load_networks(data_dir: Path, trusts: pd.DataFrame) -> pd.DataFrame:
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(f"evidence {n.evidence.iloc[i]!r} is neither 'listed' nor 'inferred'", NETWORKS, row=i + 2)
-    n = n.drop_duplicates(["network_id", "trust_ods_2026"])
+    # Trusts that merged can appear twice in one network (RVJ and its successor RA7): the membership is
+    # confirmed if any of its rows is, and keeps the strongest role.
+    rank = {"hub": 0, "spoke": 1, "member": 2}
+    n = n.assign(_listed=n.evidence == "listed", _role=n.role.map(rank).fillna(3))
+    n = n.sort_values(["network_id", "trust_ods_2026", "_role"], kind="stable")
+    listed = n.groupby(["network_id", "trust_ods_2026"])._listed.transform("any")
+    n = n.assign(evidence=np.where(listed, "listed", "inferred")).drop_duplicates(["network_id", "trust_ods_2026"])
+    n = n.sort_index()
     return pd.DataFrame({"network_id": n.network_id, "network_name": n.network_name, "trust": n.trust_ods_2026,
                          "role": n.role, "evidence": n.evidence}).reset_index(drop=True)
 
