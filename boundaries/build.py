@@ -27,6 +27,7 @@ class ModelInputs:
     authorities: pd.DataFrame
     authority_overlap: np.ndarray
     totals: dict[str, float]
+    lad_block_population: pd.DataFrame | None = None
 
 
 def _lad_block_population(lsoa: pd.DataFrame, blocks: pd.DataFrame, level: str) -> pd.DataFrame:
@@ -52,4 +53,4 @@ def build_inputs(data_dir: Path, level: str, estuary_links: bool = False) -> Mod
     providers = build_providers(data_dir, level, geo.blocks, geo.geometry, lbp)
     auth, members = load_authorities(data_dir, set(lookups["lad"].lad_code))
     overlap = authority_overlap(auth, members, lbp, len(geo.blocks))
-    return ModelInputs(level, geo, figures, estimated, providers, auth, overlap, totals)
+    return ModelInputs(level, geo, figures, estimated, providers, auth, overlap, totals, lbp)

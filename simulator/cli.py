@@ -41,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="count blocks touching only across the tidal Thames as neighbours")
     ev.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
+    op = sub.add_parser("optimise", aliases=["optimize"], help="find the best configuration for a scenario")
+    op.add_argument("scenario", help="scenario TOML file (see scenarios/)")
+    op.add_argument("--out", required=True, help="folder for the outputs of evaluate plus solution.json")
+    op.add_argument("--solver", choices=["auto", "exact", "local_search"], default="auto",
+                    help="auto: exact at icb level, exact within the time limit at sicbl, local search at place")
+    op.add_argument("--seed", type=int, default=0, help="random seed of the local search (default 0)")
+    op.add_argument("--time-limit", type=float, help="stop after this many seconds and report the gap")
+    op.add_argument("--iterations", type=int, default=20_000, help="local-search moves to try (default 20000)")
+    op.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
+
     data = sub.add_parser("data", help="check, locate or fetch the data directory")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
     chk = dsub.add_parser("check", help="validate the data directory and print a summary")
@@ -148,6 +158,55 @@ def _cmd_evaluate(args, data_dir) -> int:
     return 0
 
 
+def _cmd_optimise(args, data_dir) -> int:
+    import json
+
+    from simulator.io import outputs, write_outputs
+    from simulator.metrics import evaluate
+    from simulator.model import load_model
+    from simulator.scenario import load_scenario
+    from simulator.solvers.run import optimise
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"{out}: exists and is not a folder")
+    scenario = load_scenario(args.scenario)
+    model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say)
+    solver = optimise(scenario, model, solver=args.solver, seed=args.seed, time_limit=args.time_limit,
+                      iterations=args.iterations, data_dir=data_dir, progress=_progress_printer())
+    if solver.configuration_ is None:
+        raise IcbSimError(f"{args.scenario}: no feasible configuration: {'; '.join(solver.explanation_)}")
+    evaluation = evaluate(model, solver.configuration_, scenario.params)
+    files = outputs(model, solver.configuration_, evaluation)
+    solution = solver.solution_dict()
+    solution.update({"scenario": scenario.name, "scenario_file": str(args.scenario),
+                     "score": evaluation.score, "violations": solver.problem.violations(solver.configuration_)})
+    files["solution.json"] = json.dumps(solution, indent=1, default=str)
+    written = write_outputs(args.out, files)
+    _say("wrote " + ", ".join(str(w) for w in written))
+    print(_summary(evaluation))
+    gap = "n/a (no bound)" if solver.gap_ is None else f"{solver.gap_:.2%}"
+    print(f"solver {solver.name}: {solver.status_}, objective {solver.objective_:.5f}, gap {gap}, "
+          f"{solver.runtime_:.1f}s, seed {solver.seed}")
+    return 0
+
+
+def _progress_printer():
+    """Progress for long solves: a tqdm bar on a terminal, nothing in logs."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, file=sys.stderr, leave=False, bar_format="{l_bar}{bar}| {desc}")
+
+    def update(message: str, fraction: float) -> None:
+        bar.n = int(100 * max(0.0, min(1.0, fraction)))
+        bar.set_description_str(message[:60])
+        bar.refresh()
+
+    return update
+
+
 def _cmd_data(args, data_dir) -> int:
     from boundaries.sources import resolve_data_dir
     from boundaries.validate import data_summary
@@ -187,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "evaluate":
             return _cmd_evaluate(args, data_dir)
+        if args.command in ("optimise", "optimize"):
+            return _cmd_optimise(args, data_dir)
         return _cmd_data(args, data_dir)
     except IcbSimError as exc:
         print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)

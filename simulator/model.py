@@ -69,6 +69,7 @@ class Model:
     network_trusts: list[np.ndarray] = field(init=False)
     estuary_links: bool = False
     data_dir: str = ""
+    lad_block_share: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._compile()
@@ -123,9 +124,16 @@ class Model:
         trusts = t.drop(columns=["host_block", "host_estimated"]).copy()
         trusts["host_estimated"] = t.host_estimated.to_numpy()
         networks = nets.drop_duplicates("network_id")[["network_id", "network_name"]].reset_index(drop=True)
+        # Share of each local authority's residents in each block (for "keep each council whole").
+        lad_share: dict[str, np.ndarray] = {}
+        if inp.lad_block_population is not None:
+            for lad, grp in inp.lad_block_population.groupby("lad_code"):
+                row = np.zeros(len(blocks))
+                row[grp.block.to_numpy(dtype=int)] = grp.population.to_numpy()
+                lad_share[lad] = row / row.sum() if row.sum() > 0 else row
         return cls(level=inp.level, blocks=blocks, geometry=list(geo.geometry), estimated=inp.estimated,
                    trusts=trusts, networks=networks, authorities=auth.reset_index(drop=True), graph=g,
-                   estuary_links=estuary_links, data_dir=data_dir)
+                   estuary_links=estuary_links, data_dir=data_dir, lad_block_share=lad_share)
 
     def _compile(self) -> None:
         """Turn the graph into the arrays the metrics read."""

@@ -9,6 +9,7 @@ Terms are 0 at their ideal and about 1 at their worst.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from simulator.metrics.budget import DISTANCE, PER_HEAD, block_sums, col, icb_index
 from simulator.metrics.flows import MAJOR_SERVE_SHARE
@@ -85,6 +86,8 @@ class FootprintScorer:
         S = np.zeros((n, self.n_icb, self.n_fields))
         S[np.arange(n), icb, :] = bs
         self.partner_matrix = S.reshape(n, self.n_icb * self.n_fields)
+        self._block_icb = icb
+        self._block_sums = bs
         self.spreads = []
         for term, key in SPREAD_TERMS.items():
             if key == "distance_from_target":
@@ -133,7 +136,37 @@ class FootprintScorer:
         raw = self._raw(everything)
         return {"ss": raw["ss"][0], "stake": raw["stake"][0], "need": raw["need"][0]}
 
-    def _raw(self, C: np.ndarray) -> dict[str, np.ndarray]:
+    def _raw_sparse(self, C: sp.csr_matrix) -> dict[str, np.ndarray]:
+        """``_raw`` for many footprints: work on the (footprint, ICB) partners that exist, not all 42 per row."""
+        m = C.shape[0]
+        coo = C.tocoo()
+        key = coo.row.astype(np.int64) * self.n_icb + self._block_icb[coo.col]
+        pairs, inv = np.unique(key, return_inverse=True)
+        row = pairs // self.n_icb
+        bs = self._block_sums
+        P = np.column_stack([np.bincount(inv, weights=bs[coo.col, j] * coo.data, minlength=len(pairs))
+                             for j in range(self.n_fields)])
+        ss = np.empty((m, len(self.spreads)))
+        for j, (cn, cd, scale, is_dft) in enumerate(self.spreads):
+            w = P[:, cd]
+            x = np.divide(P[:, cn] * scale, w, out=np.zeros_like(w), where=w != 0)
+            if is_dft:
+                x = np.where(w != 0, (x - 1.0) * 100.0, 0.0)
+            W = np.bincount(row, weights=w, minlength=m)
+            mean = np.divide(np.bincount(row, weights=w * x, minlength=m), W, out=np.zeros(m), where=W > 0)
+            ss[:, j] = np.bincount(row, weights=w * (x - mean[row]) ** 2, minlength=m)
+        A = P[:, self.cA] * 1000.0
+        W = P[:, self.cW]
+        T = P[:, self.cT]
+        Af, Wf, Tf = (np.bincount(row, weights=v, minlength=m) for v in (A, W, T))
+        per_head = np.divide(Af, Wf, out=np.zeros(m), where=Wf > 0)[row] * W - A
+        need = np.divide(Af, Tf, out=np.zeros(m), where=Tf > 0)[row] * T - A
+        return {"ss": ss, "stake": np.bincount(row, weights=np.maximum(per_head, 0), minlength=m),
+                "need": np.bincount(row, weights=np.maximum(need, 0), minlength=m)}
+
+    def _raw(self, C) -> dict[str, np.ndarray]:
+        if sp.issparse(C):
+            return self._raw_sparse(C)
         m = C.shape[0]
         P = (C @ self.partner_matrix).reshape(m, self.n_icb, self.n_fields)
         ss = np.empty((m, len(self.spreads)))
@@ -154,12 +187,18 @@ class FootprintScorer:
         need = np.divide(Af, Tf, out=np.zeros_like(Af), where=Tf > 0)[:, None] * T - A
         return {"ss": ss, "stake": np.maximum(per_head, 0).sum(axis=1), "need": np.maximum(need, 0).sum(axis=1)}
 
-    def contributions(self, C: np.ndarray) -> np.ndarray:
-        """Each footprint's contribution to each term (rows: footprints of ``C``; columns: ``TERM_NAMES``)."""
-        C = np.atleast_2d(np.asarray(C, dtype=float))
+    def contributions(self, C) -> np.ndarray:
+        """Each footprint's contribution to each term (rows: footprints of ``C``; columns: ``TERM_NAMES``).
+
+        ``C`` is a footprint x block 0/1 matrix, dense or (for many candidate footprints) scipy sparse.
+        """
+        if sp.issparse(C):
+            C = sp.csr_matrix(C, dtype=float)
+        else:
+            C = np.atleast_2d(np.asarray(C, dtype=float))
         m = C.shape[0]
         out = np.zeros((m, len(TERM_NAMES)))
-        nonempty = C.sum(axis=1) > 0
+        nonempty = np.asarray(C.sum(axis=1)).ravel() > 0
         lo, hi = self.band
         pop = C @ self.pop
         out[:, 0] = np.where(nonempty, np.maximum(lo - pop, 0) + np.maximum(pop - hi, 0), 0) / self.pop_total
@@ -168,20 +207,23 @@ class FootprintScorer:
         out[:, 1:6] = np.divide(raw["ss"], ref["ss"], out=np.zeros_like(raw["ss"]), where=ref["ss"] > 0)
         out[:, 6] = raw["stake"] / ref["stake"] if ref["stake"] > 0 else 0.0
         out[:, 7] = raw["need"] / ref["need"] if ref["need"] > 0 else 0.0
-        FT = C @ self.flows
+        FT = np.asarray(C @ self.flows)
         hosted = C[:, self.placed_host]
-        internal = (FT[:, self.placed_trusts] * hosted).sum(axis=1)
+        if sp.issparse(hosted):
+            internal = np.asarray(hosted.multiply(FT[:, self.placed_trusts]).sum(axis=1)).ravel()
+        else:
+            internal = (FT[:, self.placed_trusts] * hosted).sum(axis=1)
         out[:, 8] = (FT.sum(axis=1) - internal) / self.flow_total if self.flow_total else 0.0
         if len(self.major):
             out[:, 9] = (FT[:, self.major] >= self.major_threshold).sum(axis=1) / len(self.major)
         if self.n_networks:
-            cnt = (C @ self.net_blocks)[:, self.net_used]
+            cnt = np.asarray(C @ self.net_blocks)[:, self.net_used]
             size = self.net_size[self.net_used]
             out[:, 10] = -(np.where(cnt > size / 2, cnt / size, 0.0)).sum(axis=1) / self.n_networks
         if self.auth_residents:
-            O = C @ self.auth
+            O = np.asarray(C @ self.auth)
             out[:, 11] = -(np.where(O > self.auth_total / 2, O, 0.0)).sum(axis=1) / self.auth_residents
-        nreg = ((C @ self.region_matrix) > 0).sum(axis=1)
+        nreg = (np.asarray(C @ self.region_matrix) > 0).sum(axis=1)
         out[:, 12] = np.where(nonempty, nreg - 1, 0) / TODAY_BODIES
         out[:, 13] = nonempty / TODAY_BODIES
         return out

@@ -1,0 +1,364 @@
+"""Scenario constraints: parsed against a model, checked on configurations, and priced on candidate footprints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from simulator.errors import ScenarioError
+
+KEEP_WHOLE_UNITS = ("icb", "sicbl", "lad")
+
+
+@dataclass
+class PopulationLimit:
+    """A population floor or ceiling: hard (never crossed) or soft (a penalty per person beyond it)."""
+
+    value: float
+    hard: bool = True
+    penalty_per_person: float = 0.0
+
+
+@dataclass
+class Constraints:
+    """Constraints of a scenario, resolved to block indices of one model.
+
+    Attributes
+    ----------
+    groups
+        Sets of blocks that must share one footprint, each with the reason (keep whole, must merge, authority,
+        pathology network).
+    must_not_merge
+        Pairs of blocks that must be in different footprints.
+    locked
+        Today's ICBs (as block-index arrays) that must stay exactly as they are.
+    n_footprints
+        (least, most) number of footprints, or None.
+    max_moved
+        Most blocks that may leave the footprint holding most of their starting footprint, or None.
+    """
+
+    contiguity: bool = True
+    within_region: bool = False
+    groups: list[tuple[np.ndarray, str]] = field(default_factory=list)
+    must_not_merge: list[tuple[int, int]] = field(default_factory=list)
+    locked: list[tuple[np.ndarray, str]] = field(default_factory=list)
+    n_footprints: tuple[int, int] | None = None
+    max_moved: int | None = None
+    min_acute_trusts: int = 0
+    floor: PopulationLimit | None = None
+    ceiling: PopulationLimit | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ checks of a whole configuration
+    def violations(self, model, assignment: np.ndarray, population: np.ndarray, start: np.ndarray | None = None,
+                   names: list[str] | None = None) -> list[str]:
+        """Plain-words list of the hard constraints a configuration breaks (empty if none)."""
+        k = int(assignment.max()) + 1
+        names = names or [f"footprint {i + 1}" for i in range(k)]
+        out = []
+        pop = np.bincount(assignment, weights=population, minlength=k)
+        standalone = _standing_alone(model, assignment, k)
+        for f in range(k):
+            if self.ceiling and self.ceiling.hard and pop[f] > self.ceiling.value and not standalone[f]:
+                out.append(f"{names[f]} has {pop[f]:,.0f} people, above the ceiling of {self.ceiling.value:,.0f}")
+            if self.floor and self.floor.hard and pop[f] < self.floor.value:
+                out.append(f"{names[f]} has {pop[f]:,.0f} people, below the floor of {self.floor.value:,.0f}")
+        if self.within_region:
+            reg = model.blocks.region_name.to_numpy()
+            for f in range(k):
+                if len(set(reg[assignment == f])) > 1:
+                    out.append(f"{names[f]} spans NHS regions {', '.join(sorted(set(reg[assignment == f])))}")
+        for idx, why in self.groups:
+            if len(set(assignment[idx])) > 1:
+                out.append(f"{why} is split")
+        codes = model.blocks.code.to_numpy()
+        for a, b in self.must_not_merge:
+            if assignment[a] == assignment[b]:
+                out.append(f"{codes[a]} and {codes[b]} must not merge but share {names[assignment[a]]}")
+        for idx, why in self.locked:
+            f = assignment[idx[0]]
+            if len(set(assignment[idx])) > 1 or (assignment == f).sum() != len(idx):
+                out.append(f"{why} is locked to today but changed")
+        if self.min_acute_trusts:
+            acute = acute_per_block(model)
+            cnt = np.bincount(assignment, weights=acute, minlength=k)
+            for f in np.flatnonzero(cnt < self.min_acute_trusts):
+                out.append(f"{names[f]} hosts {int(cnt[f])} acute trust(s), fewer than {self.min_acute_trusts}")
+        if self.n_footprints and not (self.n_footprints[0] <= k <= self.n_footprints[1]):
+            lo, hi = self.n_footprints
+            out.append(f"{k} footprints, not {lo if lo == hi else f'{lo}-{hi}'}")
+        if self.max_moved is not None and start is not None:
+            moved = moved_blocks(assignment, start)
+            if moved > self.max_moved:
+                out.append(f"{moved} blocks moved, more than {self.max_moved}")
+        if self.contiguity:
+            from simulator.configuration import Configuration
+
+            cfg = Configuration(model, assignment, names, allow_noncontiguous=True)
+            out += [f"{n} is in {p} pieces" for n, p in cfg.noncontiguous_footprints()]
+        return out
+
+    # ------------------------------------------------------------------ candidate footprints (exact solver)
+    def column_mask(self, model, C: sp.csr_matrix, population: np.ndarray) -> np.ndarray:
+        """Which candidate footprints (rows of the 0/1 matrix ``C``) satisfy every per-footprint hard constraint.
+
+        Contiguity, region and must-not-merge are enforced while enumerating; this checks the rest.
+        """
+        m = C.shape[0]
+        ok = np.ones(m, dtype=bool)
+        pop = C @ population
+        size = np.asarray(C.sum(axis=1)).ravel()
+        if self.floor and self.floor.hard:
+            ok &= pop >= self.floor.value
+        if self.groups:
+            G = _indicator([g for g, _ in self.groups], model.n_blocks)
+            cnt = np.asarray((C @ G).todense())
+            sizes = np.array([len(g) for g, _ in self.groups])
+            ok &= ((cnt == 0) | (cnt == sizes)).all(axis=1)
+        if self.locked:
+            L = _indicator([g for g, _ in self.locked], model.n_blocks)
+            cnt = np.asarray((C @ L).todense())
+            sizes = np.array([len(g) for g, _ in self.locked])
+            touches = cnt > 0
+            exact = (cnt == sizes) & (size[:, None] == sizes)
+            ok &= (~touches | exact).all(axis=1)
+        if self.min_acute_trusts:
+            ok &= (C @ acute_per_block(model)) >= self.min_acute_trusts
+        if self.ceiling and self.ceiling.hard:
+            ok &= (pop <= self.ceiling.value) | standing_alone_columns(model, C)
+        return ok
+
+    def penalty(self, population: np.ndarray) -> np.ndarray:
+        """Soft-limit penalty of footprints with these populations (0 for hard limits)."""
+        pen = np.zeros_like(np.asarray(population, dtype=float))
+        if self.floor and not self.floor.hard:
+            pen += self.floor.penalty_per_person * np.maximum(self.floor.value - population, 0)
+        if self.ceiling and not self.ceiling.hard:
+            pen += self.ceiling.penalty_per_person * np.maximum(population - self.ceiling.value, 0)
+        return pen
+
+
+def _indicator(groups: list[np.ndarray], n: int) -> sp.csr_matrix:
+    rows = np.concatenate([np.asarray(g) for g in groups])
+    cols = np.concatenate([np.full(len(g), j) for j, g in enumerate(groups)])
+    return sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, len(groups)))
+
+
+def acute_per_block(model) -> np.ndarray:
+    """Number of open acute trusts hosted by each block."""
+    host = model.trust_host
+    acute = model.trusts.acute.to_numpy() & (host >= 0)
+    return np.bincount(host[acute], minlength=model.n_blocks).astype(float)
+
+
+def today_icb_sets(model) -> list[np.ndarray]:
+    """Blocks of each of today's ICBs."""
+    codes = model.blocks.icb_code.to_numpy()
+    return [np.flatnonzero(codes == c) for c in sorted(set(codes))]
+
+
+def standing_alone_columns(model, C: sp.csr_matrix) -> np.ndarray:
+    """Rows of ``C`` that are exactly one of today's ICBs (allowed above the ceiling: it can stand alone)."""
+    sets = today_icb_sets(model)
+    L = _indicator(sets, model.n_blocks)
+    cnt = np.asarray((C @ L).todense())
+    size = np.asarray(C.sum(axis=1)).ravel()
+    sizes = np.array([len(s) for s in sets])
+    return ((cnt == sizes) & (size[:, None] == sizes)).any(axis=1)
+
+
+def _standing_alone(model, assignment: np.ndarray, k: int) -> np.ndarray:
+    C = sp.csr_matrix((np.ones(len(assignment)), (assignment, np.arange(len(assignment)))), shape=(k, len(assignment)))
+    return standing_alone_columns(model, C)
+
+
+def moved_blocks(assignment: np.ndarray, start: np.ndarray) -> int:
+    """Blocks not in the footprint that holds most of their starting footprint."""
+    moved = 0
+    for s in np.unique(start):
+        idx = np.flatnonzero(start == s)
+        counts = np.bincount(assignment[idx])
+        moved += len(idx) - int(counts.max())
+    return moved
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+def _codes_to_blocks(model, codes, what: str, source: str) -> list[np.ndarray]:
+    """Each code is a block of the model, or an ICB (all its blocks) at a finer level."""
+    out = []
+    icb_codes = model.blocks.icb_code.str.upper().to_numpy()
+    icb_ods = model.blocks.icb_ods.str.upper().to_numpy()
+    for c in codes:
+        if not isinstance(c, str):
+            raise ScenarioError(f"{source}: {what} must list block codes (strings), not {c!r}")
+        i = model.lookup(c)
+        if i is not None:
+            out.append(np.array([i]))
+            continue
+        hit = np.flatnonzero((icb_codes == c.strip().upper()) | (icb_ods == c.strip().upper()))
+        if len(hit):
+            out.append(hit)
+            continue
+        raise ScenarioError(f"{source}: {what} names {c!r}, which is neither a {model.level} block nor an ICB")
+    return out
+
+
+def _limit(value, what: str, source: str) -> PopulationLimit | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return PopulationLimit(float(value))
+    if not isinstance(value, dict) or "value" not in value:
+        raise ScenarioError(f"{source}: {what} must be a number or {{ value = N, hard = true|false, "
+                            "penalty_per_person = X }")
+    bad = set(value) - {"value", "hard", "penalty_per_person"}
+    if bad:
+        raise ScenarioError(f"{source}: {what} has unknown key(s) {', '.join(sorted(bad))}")
+    v, hard, pen = value["value"], value.get("hard", True), value.get("penalty_per_person", 0.0)
+    if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+        raise ScenarioError(f"{source}: {what}.value must be a number of people >= 0")
+    if not isinstance(hard, bool):
+        raise ScenarioError(f"{source}: {what}.hard must be true or false")
+    if not isinstance(pen, (int, float)) or isinstance(pen, bool) or pen < 0:
+        raise ScenarioError(f"{source}: {what}.penalty_per_person must be a number >= 0")
+    if not hard and pen == 0:
+        raise ScenarioError(f"{source}: a soft {what} needs penalty_per_person > 0")
+    return PopulationLimit(float(v), hard, float(pen))
+
+
+def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
+                      authority_set: str = "mayoral") -> Constraints:
+    """Resolve a scenario's ``[constraints]`` table against ``model``.
+
+    Raises
+    ------
+    ScenarioError
+        A value of the wrong type, or a code that is not in the model.
+    """
+    c = Constraints(raw=dict(raw))
+
+    def flag(key: str, default: bool) -> bool:
+        v = raw.get(key, default)
+        if not isinstance(v, bool):
+            raise ScenarioError(f"{source}: constraints.{key} must be true or false, not {v!r}")
+        return v
+
+    c.contiguity = flag("contiguity", True)
+    c.within_region = flag("within_region", False)
+    for key in ("must_merge", "must_not_merge"):
+        pairs = raw.get(key, [])
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            raise ScenarioError(f"{source}: constraints.{key} must be a list of [code, code] pairs")
+        for p in pairs:
+            a, b = _codes_to_blocks(model, p, f"constraints.{key}", source)
+            if key == "must_merge":
+                c.groups.append((np.unique(np.concatenate([a, b])), f"must-merge pair {p[0]}-{p[1]}"))
+            else:
+                c.must_not_merge += [(int(x), int(y)) for x in a for y in b]
+    locked = raw.get("locked_to_today", [])
+    if not isinstance(locked, list):
+        raise ScenarioError(f"{source}: constraints.locked_to_today must be a list of codes")
+    only = raw.get("only_regions")
+    if only is not None:
+        # Only these NHS regions change: every ICB elsewhere is locked to today.
+        if not isinstance(only, list) or not only or not all(isinstance(r, str) for r in only):
+            raise ScenarioError(f"{source}: constraints.only_regions must list NHS regions (ODS code or name)")
+        b = model.blocks
+        known = {r.upper(): r for r in b.region_ods} | {n.upper(): o for n, o in zip(b.region_name, b.region_ods)}
+        bad = [r for r in only if r.strip().upper() not in known]
+        if bad:
+            raise ScenarioError(f"{source}: constraints.only_regions names {bad[0]!r}, not an NHS region; known: "
+                                f"{', '.join(sorted(set(b.region_name)))}")
+        keep = {known[r.strip().upper()] for r in only}
+        locked = list(locked) + sorted(set(b.icb_code[~b.region_ods.isin(keep)]))
+    codes = model.blocks.icb_code.to_numpy()
+    names = dict(zip(model.blocks.icb_code, model.blocks.icb_name))
+    seen = set()
+    for blocks in _codes_to_blocks(model, locked, "constraints.locked_to_today", source):
+        icb = codes[blocks[0]]
+        if icb not in seen:
+            seen.add(icb)
+            c.locked.append((np.flatnonzero(codes == icb), f"{names[icb]} ICB"))
+    nf = raw.get("n_footprints")
+    if nf is not None:
+        if isinstance(nf, int) and not isinstance(nf, bool):
+            nf = [nf, nf]
+        if (not isinstance(nf, list) or len(nf) != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                               for x in nf) or not 1 <= nf[0] <= nf[1]):
+            raise ScenarioError(f"{source}: constraints.n_footprints must be a whole number or [least, most]")
+        c.n_footprints = (nf[0], nf[1])
+    mm = raw.get("max_moved")
+    if mm is not None:
+        if not isinstance(mm, int) or isinstance(mm, bool) or mm < 0:
+            raise ScenarioError(f"{source}: constraints.max_moved must be a whole number >= 0")
+        c.max_moved = mm
+    keep = raw.get("keep_whole", [])
+    if isinstance(keep, str):
+        keep = [keep]
+    if not isinstance(keep, list) or any(k not in KEEP_WHOLE_UNITS for k in keep):
+        raise ScenarioError(f"{source}: constraints.keep_whole must list some of {', '.join(KEEP_WHOLE_UNITS)}")
+    b = model.blocks
+    for unit in keep:
+        col = {"icb": "icb_code", "sicbl": "sicbl_code", "lad": "lad_code"}[unit]
+        if unit != "icb" and (b[col] == "").all():
+            # At ICB level a sub-ICB location or a council lies within one ICB, or straddles ICBs: keep the
+            # ICBs it touches together.
+            if unit == "sicbl":
+                continue
+            c.groups += _lad_groups_at_coarse_level(model)
+            continue
+        label = {"icb": "ICB", "sicbl": "sub-ICB location", "lad": "local authority"}[unit]
+        for value, idx in b.groupby(col).groups.items():
+            if len(idx) > 1:
+                c.groups.append((np.asarray(idx), f"{label} {value}"))
+    if flag("authorities_whole", False):
+        c.groups += _authority_groups(model, authority_set)
+    if flag("pathology_networks_whole", False):
+        for n, ts in enumerate(model.network_trusts):
+            hosts = np.unique(model.trust_host[ts][model.trust_host[ts] >= 0])
+            if len(hosts) > 1:
+                c.groups.append((hosts, f"pathology network {model.networks.network_name.iloc[n]}"))
+    mat = raw.get("min_acute_trusts", 0)
+    if not isinstance(mat, int) or isinstance(mat, bool) or mat < 0:
+        raise ScenarioError(f"{source}: constraints.min_acute_trusts must be a whole number >= 0")
+    c.min_acute_trusts = mat
+    c.floor = _limit(raw.get("population_floor"), "population_floor", source)
+    c.ceiling = _limit(raw.get("population_ceiling"), "population_ceiling", source)
+    if c.floor and c.ceiling and c.floor.value > c.ceiling.value:
+        raise ScenarioError(f"{source}: population_floor {c.floor.value:,.0f} is above population_ceiling "
+                            f"{c.ceiling.value:,.0f}")
+    return c
+
+
+def _lad_groups_at_coarse_level(model) -> list[tuple[np.ndarray, str]]:
+    """At ICB or sub-ICB level: blocks sharing a local authority's residents (1% or more of them) go together."""
+    from simulator.metrics.authorities import SPLIT_TOLERANCE
+
+    share = getattr(model, "lad_block_share", None)
+    if share is None:
+        return []
+    out = []
+    for lad, row in share.items():
+        idx = np.flatnonzero(row >= SPLIT_TOLERANCE)
+        if len(idx) > 1:
+            out.append((idx, f"local authority {lad}"))
+    return out
+
+
+def _authority_groups(model, authority_set: str) -> list[tuple[np.ndarray, str]]:
+    from simulator.metrics.authorities import SPLIT_TOLERANCE, selected
+
+    out = []
+    for a in selected(model, authority_set):
+        col = model.authority_overlap[:, a]
+        total = col.sum()
+        if total <= 0:
+            continue
+        idx = np.flatnonzero(col >= SPLIT_TOLERANCE * total)
+        if len(idx) > 1:
+            out.append((idx, f"{model.authorities.name.iloc[a]}"))
+    return out

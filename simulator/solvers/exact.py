@@ -1,0 +1,312 @@
+"""Exact solver: enumerate connected candidate footprints, then solve the set-partitioning model with HiGHS.
+
+Every configuration's score is a constant plus a sum of footprint costs (``FootprintScorer``), so the best
+configuration is the cheapest set of candidate footprints that covers each block exactly once. Small models
+go to the MILP directly. Large ones (about 240,000 candidates at sub-ICB level) first solve the LP relaxation
+for a lower bound and reduced costs, find an incumbent among the columns of smallest reduced cost, and drop
+every column whose reduced cost proves it cannot beat the incumbent (reduced-cost fixing); the MILP over what
+is left is then small, and its optimum is the optimum of the whole problem.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from simulator.configuration import Configuration
+from simulator.constraints import moved_blocks, today_icb_sets
+from simulator.errors import ScenarioError
+from simulator.metrics.score import scorer
+from simulator.solvers.base import Problem, Solver
+from simulator.solvers.enumerate import connected_sets
+
+_CHUNK = 50_000
+
+
+def masks_to_matrix(masks: list[int], n: int) -> sp.csr_matrix:
+    """0/1 candidate x block matrix from bitmasks."""
+    if not masks:
+        return sp.csr_matrix((0, n))
+    nbytes = (n + 7) // 8
+    rows = []
+    for i in range(0, len(masks), _CHUNK):
+        buf = b"".join(x.to_bytes(nbytes, "little") for x in masks[i:i + _CHUNK])
+        bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8).reshape(-1, nbytes), axis=1, bitorder="little")
+        rows.append(sp.csr_matrix(bits[:, :n], dtype=np.float64))
+    return sp.vstack(rows, format="csr")
+
+
+class ExactSolver(Solver):
+    """Proven-optimal footprints by set partitioning over enumerated connected candidates.
+
+    Parameters
+    ----------
+    problem
+        The problem; its level should be ``icb`` or ``sicbl`` (``place`` has too many candidates).
+    max_candidates
+        Give up (with a clear error) if enumeration would exceed this many candidate footprints.
+    direct_limit
+        Up to this many candidates, the MILP is solved directly; above it, LP bound and reduced-cost fixing.
+    proof_limit
+        If reduced-cost fixing leaves more candidates than this, the solver stops with its incumbent and the
+        LP bound (status ``feasible``, gap reported) rather than attempt a MILP it cannot finish.
+    """
+
+    name = "exact"
+
+    def __init__(self, problem: Problem, seed: int = 0, time_limit: float | None = None, progress=None,
+                 max_candidates: int = 3_000_000, direct_limit: int = 20_000, proof_limit: int = 30_000):
+        super().__init__(problem, seed, time_limit, progress)
+        self.max_candidates = max_candidates
+        self.direct_limit = direct_limit
+        self.proof_limit = proof_limit
+
+    # ------------------------------------------------------------------ candidates
+    def candidates(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Feasible candidate footprints (0/1 matrix) and their costs."""
+        p = self.problem
+        m, cons = p.model, p.constraints
+        if not cons.contiguity:
+            raise ScenarioError("the exact solver builds footprints from connected blocks: with contiguity off, use "
+                                "the local_search solver")
+        pop = p.population
+        cap = cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else p.params.band[1]
+        self.stats_["population_cap"] = cap
+        region = m.blocks.region_ods.to_numpy()
+        neighbours = m.neighbours
+        if cons.within_region:
+            neighbours = [nb[region[nb] == region[i]] for i, nb in enumerate(neighbours)]
+        # Locked ICBs take no part in enumeration: each is one fixed candidate, added below.
+        locked = np.zeros(m.n_blocks, dtype=bool)
+        for idx, _ in cons.locked:
+            locked[idx] = True
+        if locked.any():
+            neighbours = [np.array([], dtype=int) if locked[i] else nb[~locked[nb]] for i, nb in enumerate(neighbours)]
+        weight = np.where(locked, np.inf, pop)
+        forbid = [0] * m.n_blocks
+        for a, b in cons.must_not_merge:
+            forbid[a] |= 1 << b
+            forbid[b] |= 1 << a
+        allowed = (lambda sub, u: not (sub & forbid[u])) if cons.must_not_merge else None
+        t = time.perf_counter()
+        masks = []
+        for mask in connected_sets(neighbours, weight, cap, allowed, max_count=self.max_candidates + 1):
+            masks.append(mask)
+            if len(masks) % 100_000 == 0:
+                self.progress(f"enumerated {len(masks):,} candidate footprints", 0.05)
+        if len(masks) > self.max_candidates:
+            raise ScenarioError(f"more than {self.max_candidates:,} candidate footprints at {m.level} level: use the "
+                                "local_search solver, a coarser level or a lower population ceiling")
+        # Today's ICBs above the cap may stand alone (reported as out of band); so may a group of blocks that
+        # constraints keep together (London as one), unless the ceiling is hard.
+        have = set(masks)
+        alone = [blocks for blocks in today_icb_sets(m)]
+        if not (cons.ceiling and cons.ceiling.hard):
+            alone += forced_components(m.n_blocks, cons)
+        for blocks in alone:
+            mask = sum(1 << int(i) for i in blocks)
+            if (pop[blocks].sum() > cap or locked[blocks].any()) and mask not in have:
+                masks.append(mask)
+                have.add(mask)
+        self.stats_["enumeration_s"] = round(time.perf_counter() - t, 3)
+        C = masks_to_matrix(masks, m.n_blocks)
+        ok = cons.column_mask(m, C, pop)
+        C = C[ok]
+        self.stats_["candidates_enumerated"] = len(masks)
+        self.stats_["candidates_feasible"] = int(C.shape[0])
+        t = time.perf_counter()
+        sc = scorer(m, p.params)
+        costs = np.concatenate([sc.costs(C[i:i + _CHUNK]) for i in range(0, C.shape[0], _CHUNK)]) \
+            if C.shape[0] else np.zeros(0)
+        costs = costs + cons.penalty(C @ pop)
+        self.stats_["costing_s"] = round(time.perf_counter() - t, 3)
+        self.constant = sc.constant
+        return C, costs
+
+    # ------------------------------------------------------------------ global rows
+    def _global_rows(self, C: sp.csr_matrix) -> tuple[list, list, list]:
+        cons = self.problem.constraints
+        rows, lo, hi = [], [], []
+        if cons.n_footprints:
+            rows.append(np.ones(C.shape[0]))
+            lo.append(cons.n_footprints[0])
+            hi.append(cons.n_footprints[1])
+        if cons.max_moved is not None:
+            start = self.problem.start.assignment
+            S = sp.csr_matrix((np.ones(len(start)), (np.arange(len(start)), start)))
+            overlap = (C @ S).toarray()
+            rows.append(np.asarray(C.sum(axis=1)).ravel() - overlap.max(axis=1))
+            lo.append(-np.inf)
+            hi.append(cons.max_moved)
+        return rows, lo, hi
+
+    def _milp(self, C: sp.csr_matrix, costs: np.ndarray, time_limit: float | None):
+        n = self.problem.model.n_blocks
+        A = C.T.tocsr()
+        cons = [LinearConstraint(A, np.ones(n), np.ones(n))]
+        rows, lo, hi = self._global_rows(C)
+        if rows:
+            cons.append(LinearConstraint(sp.csr_matrix(np.vstack(rows)), lo, hi))
+        opts = {"disp": False, "mip_rel_gap": 1e-9}
+        if time_limit is not None:
+            opts["time_limit"] = max(1.0, float(time_limit))
+        return milp(costs, integrality=np.ones(len(costs)), bounds=Bounds(0, 1), constraints=cons, options=opts)
+
+    def _lp(self, C: sp.csr_matrix, costs: np.ndarray):
+        n = self.problem.model.n_blocks
+        rows, lo, hi = self._global_rows(C)
+        A_ub, b_ub = [], []
+        for r, l, h in zip(rows, lo, hi):
+            if np.isfinite(h):
+                A_ub.append(r)
+                b_ub.append(h)
+            if np.isfinite(l):
+                A_ub.append(-r)
+                b_ub.append(-l)
+        res = linprog(costs, A_eq=C.T.tocsr(), b_eq=np.ones(n),
+                      A_ub=sp.csr_matrix(np.vstack(A_ub)) if A_ub else None, b_ub=b_ub or None,
+                      bounds=(0, None), method="highs")
+        return res, (sp.csr_matrix(np.vstack(A_ub)) if A_ub else None)
+
+    # ------------------------------------------------------------------ solve
+    def _deadline(self, start: float) -> float | None:
+        if self.time_limit is None:
+            return None
+        return max(1.0, self.time_limit - (time.perf_counter() - start))
+
+    def _solve(self) -> None:
+        t0 = time.perf_counter()
+        p = self.problem
+        m = p.model
+        self.progress("enumerating candidate footprints", 0.0)
+        C, costs = self.candidates()
+        uncovered = np.flatnonzero(np.asarray(C.sum(axis=0)).ravel() == 0)
+        if len(uncovered):
+            self._infeasible(uncovered=uncovered)
+            return
+        self.progress(f"solving over {C.shape[0]:,} candidate footprints", 0.3)
+        if C.shape[0] <= self.direct_limit:
+            res = self._milp(C, costs, self._deadline(t0))
+            self._finish(C, costs, res, lp_bound=None)
+            return
+        # LP relaxation: bound and reduced costs.
+        t = time.perf_counter()
+        lp, A_ub = self._lp(C, costs)
+        self.stats_["lp_s"] = round(time.perf_counter() - t, 3)
+        if lp.status == 2:
+            self._infeasible()
+            return
+        if lp.status != 0:
+            raise ScenarioError(f"the LP relaxation failed: {lp.message}")
+        rc = costs - C @ lp.eqlin.marginals
+        if A_ub is not None:
+            rc = rc - A_ub.T @ lp.ineqlin.marginals
+        lp_bound = float(lp.fun)
+        self.stats_["lp_bound"] = lp_bound + self.constant
+        # Incumbent: MILP over the columns of smallest reduced cost (and the LP's support).
+        order = np.argsort(rc, kind="stable")
+        size = 2_000
+        incumbent, inc_res, inc_pick = None, None, None
+        while incumbent is None and size <= C.shape[0] * 2:
+            pick = np.union1d(order[:size], np.flatnonzero(lp.x > 1e-9))
+            res = self._milp(C[pick], costs[pick], min(60.0, self._deadline(t0) or 60.0))
+            if res.x is not None:
+                incumbent, inc_res, inc_pick = float(res.fun), res, pick
+            size *= 4
+        if incumbent is None:
+            self._infeasible()
+            return
+        self.stats_["incumbent"] = incumbent + self.constant
+        # Reduced-cost fixing: a column with bound + rc above the incumbent is in no better solution.
+        keep = np.flatnonzero(lp_bound + rc <= incumbent + 1e-9 * max(1.0, abs(incumbent)))
+        self.stats_["candidates_after_fixing"] = int(len(keep))
+        self.progress(f"reduced-cost fixing left {len(keep):,} candidates", 0.7)
+        if len(keep) > self.proof_limit:
+            # The LP bound is too weak for the fixing to bite: report the incumbent and the gap honestly.
+            inc_res.status = 1
+            self._finish(C[inc_pick], costs[inc_pick], inc_res, lp_bound=lp_bound, use_mip_bound=False)
+            self.stats_["unproven_reason"] = (f"reduced-cost fixing left {len(keep):,} candidates (limit "
+                                              f"{self.proof_limit:,}); the gap is against the LP bound")
+            return
+        t = time.perf_counter()
+        res = self._milp(C[keep], costs[keep], self._deadline(t0))
+        self.stats_["milp_s"] = round(time.perf_counter() - t, 3)
+        self._finish(C[keep], costs[keep], res, lp_bound=lp_bound)
+
+    def _finish(self, C: sp.csr_matrix, costs: np.ndarray, res, lp_bound: float | None,
+                use_mip_bound: bool = True) -> None:
+        if res.x is None:
+            if res.status == 2:
+                self._infeasible()
+            else:
+                self.status_ = "no solution"
+                self.explanation_ = [f"no feasible configuration found within the time limit ({res.message})"]
+            return
+        chosen = np.flatnonzero(res.x > 0.5)
+        m = self.problem.model
+        assignment = np.full(m.n_blocks, -1, dtype=np.int64)
+        for k, j in enumerate(chosen):
+            assignment[C[j].indices] = k
+        self.configuration_ = _named(self.problem, assignment)
+        self.objective_ = float(costs[chosen].sum()) + self.constant
+        proven = res.status == 0
+        bound = getattr(res, "mip_dual_bound", None) if use_mip_bound else None
+        if proven:
+            self.bound_ = self.objective_
+        else:
+            bounds = [b for b in (bound, lp_bound) if b is not None and np.isfinite(b)]
+            self.bound_ = (max(bounds) + self.constant) if bounds else None
+        self.status_ = "optimal" if proven else "feasible"
+        self.stats_["milp_status"] = res.message
+
+    def _infeasible(self, uncovered: np.ndarray | None = None) -> None:
+        from simulator.solvers.explain import explain_infeasible
+
+        self.status_ = "infeasible"
+        self.explanation_ = explain_infeasible(self.problem, uncovered=uncovered)
+
+
+def forced_components(n: int, cons) -> list[np.ndarray]:
+    """Sets of blocks that the constraints' groups chain together (each of two or more blocks)."""
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for idx, _ in cons.groups:
+        for j in idx[1:]:
+            parent[find(int(j))] = find(int(idx[0]))
+    comps: dict[int, list[int]] = {}
+    for i in range(n):
+        comps.setdefault(find(i), []).append(i)
+    return [np.array(c) for c in comps.values() if len(c) > 1]
+
+
+def _named(problem: Problem, assignment: np.ndarray) -> Configuration:
+    """Name footprints after the ICBs they are built from (largest partner first)."""
+    m = problem.model
+    names = []
+    icb_name = m.blocks.icb_name.to_numpy()
+    pop = problem.population
+    for f in range(int(assignment.max()) + 1):
+        idx = np.flatnonzero(assignment == f)
+        by = {}
+        for i in idx:
+            by[icb_name[i]] = by.get(icb_name[i], 0.0) + pop[i]
+        parts = sorted(by, key=lambda k: -by[k])
+        name = " + ".join(parts) if len(parts) <= 3 else f"{' + '.join(parts[:3])} + {len(parts) - 3} more"
+        if m.level != "icb" and any((m.blocks.icb_name.to_numpy() == part).sum() != sum(icb_name[idx] == part)
+                                    for part in parts):
+            name += " (part)"
+        base, k = name, 2
+        while name in names:
+            name = f"{base} ({k})"
+            k += 1
+        names.append(name)
+    return Configuration(m, assignment, names, allow_noncontiguous=not problem.constraints.contiguity)

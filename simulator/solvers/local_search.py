@@ -1,0 +1,222 @@
+"""Heuristic solver: simulated annealing over contiguity-keeping single-block moves, deterministic for a seed."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+
+import numpy as np
+
+from simulator.configuration import Configuration
+from simulator.constraints import acute_per_block, moved_blocks, standing_alone_columns
+from simulator.errors import ScenarioError
+from simulator.incremental import MoveEvaluator
+from simulator.solvers.base import Problem, Solver
+
+DEFAULT_TEMPERATURE = (0.02, 0.0002)
+"""Start and end temperatures in score units (terms run 0..1, so these suit every level)."""
+
+
+class LocalSearchSolver(Solver):
+    """Simulated annealing from a feasible start, one block (or one group that must stay whole) at a time.
+
+    Deterministic for a given seed and number of iterations; ``time_limit`` stops it early (then the result
+    depends on the machine's speed, and ``stats_['stopped_by']`` says so).
+
+    Parameters
+    ----------
+    problem
+        The problem.
+    start
+        Configuration to start from (default: the problem's start). It must meet the hard constraints.
+    iterations
+        Moves to try.
+    temperature
+        (start, end) temperatures of the geometric cooling schedule, in score units (default
+        ``DEFAULT_TEMPERATURE``).
+    bound
+        Compute a lower bound with the exact solver's LP relaxation (ICB and sub-ICB levels).
+    """
+
+    name = "local_search"
+
+    def __init__(self, problem: Problem, seed: int = 0, time_limit: float | None = None, progress=None,
+                 start: Configuration | None = None, iterations: int = 20_000,
+                 temperature: tuple[float, float] | None = None, bound: bool = False):
+        super().__init__(problem, seed, time_limit, progress)
+        self.start = start or problem.start
+        self.iterations = int(iterations)
+        self.temperature = temperature
+        self.want_bound = bound
+
+    # ------------------------------------------------------------------ hard constraints per move
+    def _setup(self) -> None:
+        p = self.problem
+        m, cons = p.model, p.constraints
+        n = m.n_blocks
+        # Units: blocks that must stay together move together.
+        parent = list(range(n))
+
+        def find(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for idx, _ in cons.groups:
+            for j in idx[1:]:
+                parent[find(int(j))] = find(int(idx[0]))
+        roots = [find(i) for i in range(n)]
+        units: dict[int, list[int]] = {}
+        for i, r in enumerate(roots):
+            units.setdefault(r, []).append(i)
+        self.units = [np.array(u) for u in units.values()]
+        self.unit_of = np.empty(n, dtype=int)
+        for k, u in enumerate(self.units):
+            self.unit_of[u] = k
+        self.locked = np.zeros(n, dtype=bool)
+        for idx, _ in cons.locked:
+            self.locked[idx] = True
+        self.forbid = [[] for _ in range(n)]
+        for a, b in cons.must_not_merge:
+            self.forbid[a].append(b)
+            self.forbid[b].append(a)
+        self.region = m.blocks.region_ods.to_numpy()
+        self.acute = acute_per_block(m)
+        self.pop = p.population
+
+    def _feasible_move(self, ev: MoveEvaluator, unit: np.ndarray, g: int) -> bool:
+        cons = self.problem.constraints
+        a = ev.assignment
+        f = int(a[unit[0]])
+        if self.locked[unit].any() or (self.locked & (a == g)).any():
+            return False
+        if cons.within_region and self.region[unit[0]] != self.region[np.flatnonzero(a == g)[0]]:
+            return False
+        for b in unit:
+            for other in self.forbid[b]:
+                if a[other] == g:
+                    return False
+        left = ev.size[f] - len(unit)
+        if left == 0 and cons.n_footprints and (ev.size > 0).sum() - 1 < cons.n_footprints[0]:
+            return False
+        pop_u = self.pop[unit].sum()
+        pop_f = ev.indicator[f] @ self.pop - pop_u
+        pop_g = ev.indicator[g] @ self.pop + pop_u
+        if cons.ceiling and cons.ceiling.hard and pop_g > cons.ceiling.value:
+            return False
+        if cons.floor and cons.floor.hard and left > 0 and pop_f < cons.floor.value:
+            return False
+        if cons.min_acute_trusts and left > 0:
+            if ev.indicator[f] @ self.acute - self.acute[unit].sum() < cons.min_acute_trusts:
+                return False
+        if len(unit) == 1:
+            return ev.keeps_contiguity(int(unit[0]), g) if cons.contiguity else True
+        if cons.contiguity:
+            rest = np.flatnonzero((a == f))
+            rest = rest[~np.isin(rest, unit)]
+            return _connected(rest, self.problem.model.neighbours)
+        return True
+
+    # ------------------------------------------------------------------ search
+    def _solve(self) -> None:
+        p = self.problem
+        m = p.model
+        self._setup()
+        t0 = time.perf_counter()
+        broken = p.violations(self.start)
+        if broken:
+            raise ScenarioError("the local search needs a starting configuration that meets the hard constraints; "
+                                f"this one does not: {'; '.join(broken[:3])}")
+        ev = MoveEvaluator(m, self.start, p.params)
+        pen = self._penalties(ev)
+        rng = np.random.default_rng(self.seed)
+        current = ev.score + pen.sum()
+        best, best_assign = current, ev.assignment.copy()
+        T0, T1 = self.temperature or DEFAULT_TEMPERATURE
+        self.stats_["temperature"] = [T0, T1]
+        accepted = tried = 0
+        stopped = "iterations"
+        for it in range(self.iterations):
+            if self.time_limit is not None and (it & 255) == 0 and time.perf_counter() - t0 > self.time_limit:
+                stopped = "time limit"
+                break
+            if (it % 2000) == 0:
+                self.progress(f"local search: iteration {it:,}, best {best:.5f}", it / self.iterations)
+            T = T0 * (T1 / T0) ** (it / max(1, self.iterations - 1))
+            b = int(rng.integers(m.n_blocks))
+            unit = self.units[self.unit_of[b]]
+            f = int(ev.assignment[b])
+            nb = np.unique(np.concatenate([m.neighbours[i] for i in unit]))
+            targets = sorted(set(ev.assignment[nb].tolist()) - {f})
+            if not targets:
+                continue
+            g = targets[int(rng.integers(len(targets)))]
+            if not self._feasible_move(ev, unit, g):
+                continue
+            tried += 1
+            before = ev.score
+            snapshot = ev.assignment[unit].copy()
+            for u in unit:
+                ev.apply(int(u), g)
+            new_pen = self._pen_for(ev, [f, g])
+            delta = (ev.score - before) + (new_pen - pen[[f, g]]).sum()
+            if self.problem.constraints.max_moved is not None and \
+                    moved_blocks(ev.assignment, p.start.assignment) > self.problem.constraints.max_moved:
+                delta = math.inf
+            if delta <= 0 or rng.random() < math.exp(-delta / T):
+                accepted += 1
+                pen[[f, g]] = new_pen
+                current += delta
+                if current < best - 1e-12:
+                    best, best_assign = current, ev.assignment.copy()
+            else:
+                for u, old in zip(unit, snapshot):
+                    ev.apply(int(u), int(old))
+        used = np.unique(best_assign)
+        remap = np.full(ev.K, -1)
+        remap[used] = np.arange(len(used))
+        from simulator.solvers.exact import _named
+
+        self.configuration_ = _named(p, remap[best_assign])
+        self.objective_ = p.objective(self.configuration_.assignment)
+        self.status_ = "feasible"
+        self.stats_.update({"iterations": it + 1, "moves_tried": tried, "moves_accepted": accepted,
+                            "stopped_by": stopped, "start_objective": p.objective(self.start.assignment)})
+        if self.want_bound and m.level in ("icb", "sicbl"):
+            self.bound_ = lp_bound(p)
+            if self.bound_ is not None and self.bound_ >= self.objective_ - 1e-9:
+                self.status_ = "optimal"
+
+    def _penalties(self, ev: MoveEvaluator) -> np.ndarray:
+        return self.problem.constraints.penalty(ev.indicator @ self.pop) * (ev.size > 0)
+
+    def _pen_for(self, ev: MoveEvaluator, fps: list[int]) -> np.ndarray:
+        return self.problem.constraints.penalty(ev.indicator[fps] @ self.pop) * (ev.size[fps] > 0)
+
+
+def _connected(blocks: np.ndarray, neighbours: list[np.ndarray]) -> bool:
+    if len(blocks) <= 1:
+        return True
+    inside = set(blocks.tolist())
+    seen = {int(blocks[0])}
+    queue = deque([int(blocks[0])])
+    while queue:
+        u = queue.popleft()
+        for v in neighbours[u]:
+            v = int(v)
+            if v in inside and v not in seen:
+                seen.add(v)
+                queue.append(v)
+    return len(seen) == len(inside)
+
+
+def lp_bound(problem: Problem) -> float | None:
+    """Lower bound from the LP relaxation over every feasible connected candidate footprint."""
+    from simulator.solvers.exact import ExactSolver
+
+    s = ExactSolver(problem)
+    C, costs = s.candidates()
+    res, _ = s._lp(C, costs)
+    return float(res.fun) + s.constant if res.status == 0 else None

@@ -1,0 +1,56 @@
+"""Choose and run a solver for a scenario: exact where it can prove optimality, local search elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.configuration import Configuration
+from simulator.solvers.base import Problem, Solver
+from simulator.solvers.exact import ExactSolver
+from simulator.solvers.local_search import LocalSearchSolver
+
+
+def refine(config: Configuration, model) -> Configuration:
+    """The same footprints on a finer model (each fine block follows its sub-ICB location or ICB)."""
+    coarse = config.model
+    key = "sicbl_code" if coarse.level == "sicbl" else "icb_code"
+    of = dict(zip(coarse.blocks.code, config.assignment))
+    assignment = np.array([of[c] for c in model.blocks[key]], dtype=np.int64)
+    return Configuration(model, assignment, list(config.names), allow_noncontiguous=config.allow_noncontiguous)
+
+
+def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: float | None = None,
+             iterations: int = 20_000, data_dir=None, progress=None) -> Solver:
+    """Solve ``scenario`` on ``model`` and return the solver with its results.
+
+    ``auto``: the exact solver at ICB and sub-ICB level (within ``time_limit``, reporting the gap if it cannot
+    prove optimality in time); at place level, a local search warm-started from the sub-ICB answer.
+    """
+    from simulator.model import load_model
+
+    problem = Problem.from_scenario(scenario, model)
+    if solver == "exact" or (solver == "auto" and model.level in ("icb", "sicbl")):
+        s = ExactSolver(problem, seed=seed, time_limit=time_limit, progress=progress).solve()
+        if s.configuration_ is not None and s.status_ != "optimal" and solver == "auto":
+            # Polish an unproven answer with the local search, keeping the exact solver's bound.
+            ls = LocalSearchSolver(problem, seed=seed, start=s.configuration_, iterations=iterations,
+                                   progress=progress).solve()
+            s.runtime_ += ls.runtime_
+            s.stats_["local_search_s"] = round(ls.runtime_, 3)
+            if ls.objective_ < s.objective_:
+                s.configuration_, s.objective_ = ls.configuration_, ls.objective_
+                s.stats_["polished_by_local_search"] = True
+                s.gap_ = None if s.bound_ is None else max(0.0, (s.objective_ - s.bound_) / max(abs(s.objective_), 1e-9))
+        return s
+    start = problem.start
+    if solver == "auto" and model.level == "place":
+        coarse = load_model("sicbl", data_dir or model.data_dir, estuary_links=model.estuary_links)
+        coarse_problem = Problem.from_scenario(scenario, coarse)
+        warm = ExactSolver(coarse_problem, seed=seed, time_limit=time_limit and time_limit / 2,
+                           progress=progress).solve()
+        if warm.configuration_ is not None:
+            candidate = refine(warm.configuration_, model)
+            if not problem.violations(candidate):
+                start = candidate
+    return LocalSearchSolver(problem, seed=seed, time_limit=time_limit, start=start, iterations=iterations,
+                             progress=progress).solve()
