@@ -1,0 +1,75 @@
+"""Benchmark: time to a proven optimum per level, the national sub-ICB gap, and local-search speed, in one run.
+
+Run: ``python bench/bench_solvers.py [--json FILE]``. Targets (issue 3) are reported as ratios of the
+measured time to the target, measured together on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from simulator.model import load_model
+from simulator.scenario import load_scenario
+from simulator.solvers import ExactSolver, LocalSearchSolver, Problem
+from simulator.solvers.run import optimise
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+TARGETS = {"icb": 1.0, "sicbl": 15.0}  # seconds to a proven optimum, enumeration included
+
+
+def _exact(name: str, level: str | None = None) -> dict:
+    sc = load_scenario(SCENARIOS / name)
+    if level:
+        sc.level = level
+    model = load_model(sc.level)
+    t = time.perf_counter()
+    s = ExactSolver(Problem.from_scenario(sc, model)).solve()
+    wall = time.perf_counter() - t
+    return {"scenario": sc.name, "level": sc.level, "status": s.status_, "objective": s.objective_,
+            "bound": s.bound_, "gap": s.gap_, "seconds": wall,
+            "candidates": s.stats_.get("candidates_feasible"),
+            "target_s": TARGETS.get(sc.level), "ratio_to_target": wall / TARGETS[sc.level] if sc.level in TARGETS else None}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    rows = [_exact("national_default.toml", "icb")]
+    for region in ("london", "south_west", "midlands", "north_east_and_yorkshire", "east_of_england", "south_east",
+                   "north_west"):
+        rows.append(_exact(f"region_{region}.toml"))
+    rows.append(_exact("national_default.toml", "sicbl"))
+    print(f"{'scenario':<40} {'level':<6} {'status':<9} {'objective':>9} {'gap':>7} {'cands':>8} {'time':>7} "
+          f"{'÷target':>7}")
+    for r in rows:
+        gap = "-" if r["gap"] is None else f"{r['gap']:.2%}"
+        ratio = "-" if r["ratio_to_target"] is None else f"{r['ratio_to_target']:.2f}"
+        print(f"{r['scenario'][:40]:<40} {r['level']:<6} {r['status']:<9} {r['objective']:>9.4f} {gap:>7} "
+              f"{r['candidates']:>8,} {r['seconds']:>6.2f}s {ratio:>7}")
+    # Local search speed (moves tried per second) at place level.
+    sc = load_scenario(SCENARIOS / "national_default.toml")
+    sc.level = "place"
+    model = load_model("place")
+    ls = LocalSearchSolver(Problem.from_scenario(sc, model), seed=1, iterations=5000).solve()
+    rate = ls.stats_["iterations"] / ls.runtime_
+    print(f"local search at place level: {rate:,.0f} iterations/s ({ls.stats_['moves_tried']:,} feasible moves "
+          f"scored of {ls.stats_['iterations']:,})")
+    # The auto pipeline at sub-ICB level (exact, then local-search polish).
+    sc = load_scenario(SCENARIOS / "national_default.toml")
+    sc.level = "sicbl"
+    auto = optimise(sc, load_model("sicbl"), seed=0)
+    print(f"auto at sub-ICB level: objective {auto.objective_:.4f}, bound {auto.bound_:.4f}, gap {auto.gap_:.2%}, "
+          f"{auto.runtime_:.1f}s")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"exact": rows, "local_search_iterations_per_s": rate,
+                                               "auto_sicbl": auto.solution_dict()}, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
