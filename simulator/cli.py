@@ -51,6 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     op.add_argument("--iterations", type=int, default=20_000, help="local-search moves to try (default 20000)")
     op.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
+    sw = sub.add_parser("sweep", help="run a grid of scenario variants in parallel (resumable)")
+    sw.add_argument("scenario", help="base scenario TOML file")
+    sw.add_argument("--vary", action="append", required=True, metavar="KEY=V1,V2,...",
+                    help="a scenario key and its values, e.g. weights.flow_leakage=0,1,2 or band.1=2000000,2500000")
+    sw.add_argument("--out", required=True, help="folder: one sub-folder per run and summary.csv")
+    sw.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
+    sw.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
+    sw.add_argument("--iterations", type=int, default=20_000, help="local-search moves per run")
+    sw.add_argument("--time-limit", type=float, help="seconds per run")
+    sw.add_argument("--backend", choices=["process", "dask"], default="process",
+                    help="process (this machine) or dask (an existing dask.distributed cluster)")
+    sw.add_argument("--scheduler", help="address of the dask scheduler, e.g. tcp://10.0.0.5:8786")
+    sw.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
+
     data = sub.add_parser("data", help="check, locate or fetch the data directory")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
     chk = dsub.add_parser("check", help="validate the data directory and print a summary")
@@ -207,6 +221,34 @@ def _progress_printer():
     return update
 
 
+def _cmd_sweep(args, data_dir) -> int:
+    from simulator.sweep import sweep
+
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, file=sys.stderr, unit="run", desc="sweep")
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+        else:
+            _say(f"sweep: {done}/{total} runs done")
+
+    try:
+        summary = sweep(args.scenario, args.vary, args.out, jobs=args.jobs, seed=args.seed,
+                        iterations=args.iterations, time_limit=args.time_limit, data_dir=data_dir,
+                        backend=args.backend, scheduler=args.scheduler, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"summary: {summary}")
+    return 0
+
+
 def _cmd_data(args, data_dir) -> int:
     from boundaries.sources import resolve_data_dir
     from boundaries.validate import data_summary
@@ -248,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_evaluate(args, data_dir)
         if args.command in ("optimise", "optimize"):
             return _cmd_optimise(args, data_dir)
+        if args.command == "sweep":
+            return _cmd_sweep(args, data_dir)
         return _cmd_data(args, data_dir)
     except IcbSimError as exc:
         print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)
