@@ -65,6 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="address of the dask scheduler, e.g. tcp://10.0.0.5:8786")
     sw.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
+    tr = sub.add_parser("tradeoffs", help="top-k configurations, a Pareto front of two terms, weight sensitivity")
+    tr.add_argument("scenario", help="scenario TOML file (ICB level, or a regional scenario)")
+    tr.add_argument("--out", required=True, help="folder for the tables, charts and configurations")
+    tr.add_argument("--top-k", type=int, default=0, metavar="K", help="the K best distinct configurations")
+    tr.add_argument("--pareto", nargs=2, metavar=("X_TERM", "Y_TERM"), help="Pareto front of two score terms")
+    tr.add_argument("--points", type=int, default=8, help="points on the Pareto front (default 8)")
+    tr.add_argument("--sensitivity", type=int, default=0, metavar="RUNS",
+                    help="re-solve RUNS times with perturbed weights and report co-assignment")
+    tr.add_argument("--spread", type=float, default=0.25, help="log-normal sd of the weight perturbation (0.25)")
+    tr.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
+    tr.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
+
     data = sub.add_parser("data", help="check, locate or fetch the data directory")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
     chk = dsub.add_parser("check", help="validate the data directory and print a summary")
@@ -249,6 +261,24 @@ def _cmd_sweep(args, data_dir) -> int:
     return 0
 
 
+def _cmd_tradeoffs(args, data_dir) -> int:
+    from simulator.model import load_model
+    from simulator.report import tradeoff_files
+    from simulator.io import write_outputs
+    from simulator.scenario import load_scenario
+
+    if not (args.top_k or args.pareto or args.sensitivity):
+        raise InputFileError("ask for at least one of --top-k K, --pareto X Y, --sensitivity RUNS")
+    scenario = load_scenario(args.scenario)
+    model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say)
+    files, lines = tradeoff_files(scenario, model, top=args.top_k, pareto_terms=args.pareto, points=args.points,
+                                  runs=args.sensitivity, spread=args.spread, seed=args.seed)
+    written = write_outputs(args.out, files)
+    _say(f"wrote {len(written)} files in {args.out}")
+    print("\n".join(lines))
+    return 0
+
+
 def _cmd_data(args, data_dir) -> int:
     from boundaries.sources import resolve_data_dir
     from boundaries.validate import data_summary
@@ -292,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_optimise(args, data_dir)
         if args.command == "sweep":
             return _cmd_sweep(args, data_dir)
+        if args.command == "tradeoffs":
+            return _cmd_tradeoffs(args, data_dir)
         return _cmd_data(args, data_dir)
     except IcbSimError as exc:
         print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)

@@ -238,7 +238,7 @@ def outputs(model, config, evaluation) -> dict[str, str]:
     }
 
 
-def write_outputs(out_dir: str | os.PathLike, files: dict[str, str]) -> list[Path]:
+def write_outputs(out_dir: str | os.PathLike, files: dict[str, str | bytes]) -> list[Path]:
     """Write ``files`` into ``out_dir`` all or nothing: staged in a temporary folder, then moved in.
 
     Raises
@@ -267,7 +267,10 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, str]) -> list[Pat
         raise OutputError(f"{out}: cannot write there ({exc.strerror})") from None
     try:
         for name, text in files.items():
-            (stage / name).write_text(text, encoding="utf-8")
+            if isinstance(text, bytes):
+                (stage / name).write_bytes(text)
+            else:
+                (stage / name).write_text(text, encoding="utf-8")
         written = []
         for name in files:
             os.replace(stage / name, out / name)

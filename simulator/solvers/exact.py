@@ -143,11 +143,16 @@ class ExactSolver(Solver):
             hi.append(cons.max_moved)
         return rows, lo, hi
 
-    def _milp(self, C: sp.csr_matrix, costs: np.ndarray, time_limit: float | None):
+    def _milp(self, C: sp.csr_matrix, costs: np.ndarray, time_limit: float | None, extra=()):
+        """MILP over candidate rows of ``C``; ``extra`` adds (row over candidates, lower, upper) constraints."""
         n = self.problem.model.n_blocks
         A = C.T.tocsr()
         cons = [LinearConstraint(A, np.ones(n), np.ones(n))]
         rows, lo, hi = self._global_rows(C)
+        for r, l, h in extra:
+            rows.append(r)
+            lo.append(l)
+            hi.append(h)
         if rows:
             cons.append(LinearConstraint(sp.csr_matrix(np.vstack(rows)), lo, hi))
         opts = {"disp": False, "mip_rel_gap": 1e-9}
