@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from simulator.errors import InputFileError, OutputError
 

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 
-import numpy as np
 
 from simulator.metrics.score import TERMS
 from simulator.solvers.base import Problem

@@ -7,7 +7,6 @@ import io
 import itertools
 import json
 import re
-import sys
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from simulator.configuration import Configuration
-from simulator.constraints import moved_blocks, today_icb_sets
+from simulator.constraints import today_icb_sets
 from simulator.errors import ScenarioError
 from simulator.metrics.score import scorer
 from simulator.solvers.base import Problem, Solver
@@ -184,8 +184,6 @@ class ExactSolver(Solver):
 
     def _solve(self) -> None:
         t0 = time.perf_counter()
-        p = self.problem
-        m = p.model
         self.progress("enumerating candidate footprints", 0.0)
         C, costs = self.candidates()
         uncovered = np.flatnonzero(np.asarray(C.sum(axis=0)).ravel() == 0)

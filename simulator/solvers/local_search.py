@@ -9,7 +9,7 @@ from collections import deque
 import numpy as np
 
 from simulator.configuration import Configuration
-from simulator.constraints import acute_per_block, moved_blocks, standing_alone_columns
+from simulator.constraints import acute_per_block, moved_blocks
 from simulator.errors import ScenarioError
 from simulator.incremental import MoveEvaluator
 from simulator.solvers.base import Problem, Solver

@@ -1,0 +1,306 @@
+"""Streamlit front end: transition teams see the map, change it, and read the consequences at once.
+
+Thin by design: every decision lives in ``simulator`` (model, metrics, solvers, workspace); this file only lays
+out the page, keeps the user's workspace in the session, and draws.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pydeck as pdk
+import streamlit as st
+
+from simulator.errors import IcbSimError
+from simulator.mapdata import block_polygons, block_shapes, footprint_colour, network_links, trust_points
+from simulator.metrics.evaluate import MetricParameters
+from simulator.metrics.score import DEFAULT_WEIGHTS, TERMS
+from simulator.model import load_model
+from simulator.workspace import ScenarioStore, Workspace, diff, parse_upload
+
+LEVELS = {"icb": "ICB (42)", "sicbl": "Sub-ICB location (106)", "place": "Place (sub-ICB x council, 328)"}
+MEASURES = {"gp_registered": "GP-registered patients (Aug 2026)", "allocation": "Allocation population 2025/26",
+            "census": "Census 2021 residents"}
+COLOUR_BY = {"footprint": "Footprint", "band": "Population against the band", "allocation_per_head": "Allocation per head",
+             "localisation_index": "Localisation index"}
+
+st.set_page_config(page_title="ICB merger scenario simulator", layout="wide")
+
+
+# ---------------------------------------------------------------------------------------------- cached data
+@st.cache_resource(show_spinner="Loading the model from the official data ...")
+def get_model(level: str):
+    return load_model(level)
+
+
+@st.cache_resource
+def get_store() -> ScenarioStore:
+    return ScenarioStore()
+
+
+@st.cache_data(show_spinner=False)
+def shapes_for(level: str) -> list[dict]:
+    return block_shapes(get_model(level))
+
+
+# ---------------------------------------------------------------------------------------------- session
+def workspace() -> Workspace:
+    level = st.session_state.get("level", "icb")
+    key = f"ws_{level}"
+    if key not in st.session_state:
+        st.session_state[key] = Workspace(get_model(level))
+    return st.session_state[key]
+
+
+def say(message: str, kind: str = "info") -> None:
+    st.session_state["flash"] = (kind, message)
+
+
+# ---------------------------------------------------------------------------------------------- sidebar
+with st.sidebar:
+    st.header("Scenario")
+    st.radio("Building blocks", list(LEVELS), format_func=LEVELS.get, key="level")
+    ws = workspace()
+    measure = st.selectbox("Population measure (drives the band)", list(MEASURES), format_func=MEASURES.get,
+                           index=list(MEASURES).index(ws.params.population_measure), key="measure")
+    band = st.slider("Target band (millions)", 0.5, 4.0, (ws.params.band[0] / 1e6, ws.params.band[1] / 1e6), 0.1,
+                     key="band")
+    authority_set = st.selectbox("Authorities to align with", ["mayoral", "strategic"],
+                                 index=["mayoral", "strategic"].index(ws.params.authority_set), key="authority_set")
+    with st.expander("Weights of the score"):
+        weights = {t: st.slider(t.replace("_", " "), 0.0, 10.0, float(ws.params.weights.get(t, DEFAULT_WEIGHTS[t])),
+                                0.25, help=TERMS[t], key=f"w_{t}") for t in TERMS}
+    ws.params = MetricParameters(population_measure=measure, band=(band[0] * 1e6, band[1] * 1e6), weights=weights,
+                                 authority_set=authority_set)
+    st.header("Map")
+    colour_by = st.selectbox("Colour by", list(COLOUR_BY), format_func=COLOUR_BY.get, key="colour_by")
+    show_trusts = st.checkbox("NHS trusts (major trusts larger)", value=False, key="show_trusts")
+    show_networks = st.checkbox("Pathology networks (links between member trusts)", value=False, key="show_networks")
+
+    st.header("Optimiser")
+    within_region = st.checkbox("Stay within NHS regions", value=False, key="opt_region")
+    floor_hard = st.checkbox("Band floor is a hard limit", value=False, key="opt_floor")
+    keep_councils = st.checkbox("Keep each council whole", value=False, key="opt_councils")
+    keep_authorities = st.checkbox("Keep each authority whole", value=False, key="opt_authorities")
+    min_acute = st.number_input("At least this many acute trusts per footprint", 0, 5, 0, key="opt_acute")
+    iterations = st.number_input("Local-search moves (place level)", 1000, 200000, 20000, 1000, key="opt_iters")
+    run = st.button("Run optimiser", type="primary", key="run_optimiser")
+
+model = ws.model
+
+# ---------------------------------------------------------------------------------------------- optimiser
+if run:
+    from simulator.scenario import Scenario
+    from simulator.solvers.run import optimise
+
+    constraints = {"contiguity": True, "within_region": within_region}
+    if floor_hard:
+        constraints["population_floor"] = {"value": ws.params.band[0], "hard": True}
+    if keep_councils:
+        constraints["keep_whole"] = ["lad"]
+    if keep_authorities:
+        constraints["authorities_whole"] = True
+    if min_acute:
+        constraints["min_acute_trusts"] = int(min_acute)
+    scenario = Scenario(name="app", level=model.level, params=ws.params, constraints=constraints)
+    st.session_state["before_optimiser"] = ws.evaluation()
+    st.button("Cancel", key="cancel_optimiser", help="Stops the optimiser and keeps your map as it was")
+    bar = st.progress(0.0, text="Optimising ...")
+
+    def progress(message: str, fraction: float) -> None:
+        bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message)  # a rerun (Cancel) stops the run here
+
+    try:
+        solver = optimise(scenario, model, iterations=int(iterations), time_limit=120.0, progress=progress)
+        if solver.configuration_ is None:
+            say("No configuration meets these constraints: " + "; ".join(solver.explanation_), "error")
+        else:
+            ws.load(solver.configuration_)
+            gap = "no bound" if solver.gap_ is None else f"gap {solver.gap_:.2%}"
+            say(f"Optimiser ({solver.name}): {solver.status_}, score {solver.objective_:.4f}, {gap}, "
+                f"{solver.runtime_:.1f} s. Undo returns to your map.", "success")
+    except IcbSimError as exc:
+        say(str(exc), "error")
+    bar.empty()
+
+# ---------------------------------------------------------------------------------------------- header
+st.title("ICB merger scenario simulator")
+if "flash" in st.session_state:
+    kind, message = st.session_state.pop("flash")
+    getattr(st, kind)(message)
+ev = ws.evaluation()
+o = ev.overall
+cols = st.columns(6)
+cols[0].metric("Footprints", o["footprints"])
+cols[1].metric(f"In band ({ws.params.band[0] / 1e6:.1f}-{ws.params.band[1] / 1e6:.1f}m)", o["in_band"])
+cols[2].metric("£ at stake", f"£{o['at_stake_gbp'] / 1e6:,.0f}m")
+cols[3].metric("Localisation", f"{o['localisation_index']:.1%}")
+cols[4].metric("Running-cost saving", f"£{o['running_cost_saving_gbp'] / 1e6:,.1f}m")
+cols[5].metric("Score (lower is better)", f"{ev.score:.4f}")
+st.caption(f"Population: {MEASURES[ws.params.population_measure]}. {LEVELS[model.level]} building blocks.")
+for problem in ws.problems():
+    st.warning(problem)
+
+# ---------------------------------------------------------------------------------------------- edit panel
+cfg = ws.configuration
+codes = list(model.blocks.code)
+label = dict(zip(model.blocks.code, model.blocks.name))
+selected_on_map = st.session_state.get("map_selection", [])
+with st.form("edit", clear_on_submit=False):
+    c1, c2, c3 = st.columns([3, 2, 2])
+    picked = c1.multiselect("Blocks to move (or click them on the map)", codes, default=selected_on_map,
+                            format_func=lambda c: f"{label[c]} ({c})", key="pick_blocks")
+    target = c2.selectbox("Move to footprint", ["New footprint ..."] + cfg.names, key="target_fp")
+    new_name = c3.text_input("Name of a new footprint", key="new_fp_name")
+    moved = st.form_submit_button("Move blocks")
+if moved:
+    name = new_name if target == "New footprint ..." else target
+    say(ws.reassign(picked, name))
+    st.session_state["map_selection"] = []
+    st.rerun()
+c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+merge = c1.multiselect("Footprints to merge", cfg.names, key="merge_fps")
+if c2.button("Merge", key="merge_btn"):
+    say(ws.merge(merge))
+    st.rerun()
+if c3.button("Undo", key="undo", disabled=not ws.undo_stack):
+    ws.undo()
+    st.rerun()
+if c4.button("Redo", key="redo", disabled=not ws.redo_stack):
+    ws.redo()
+    st.rerun()
+
+# ---------------------------------------------------------------------------------------------- map
+shapes = shapes_for(model.level)
+layers = [pdk.Layer("PolygonLayer", data=block_polygons(shapes, cfg, ev, colour_by), id="blocks",
+                    get_polygon="polygon", get_fill_color="fill", get_line_color=[255, 255, 255],
+                    line_width_min_pixels=0.5, pickable=True, auto_highlight=True, opacity=0.8)]
+if show_trusts:
+    layers.append(pdk.Layer("ScatterplotLayer", data=trust_points(model), id="trusts", get_position=["lon", "lat"],
+                            get_radius="r", get_fill_color=[20, 20, 20, 200], pickable=True))
+if show_networks:
+    layers.append(pdk.Layer("LineLayer", data=network_links(model), id="networks", get_source_position="from",
+                            get_target_position="to", get_color=[120, 0, 120], get_width=2, pickable=True))
+deck = pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(latitude=52.8, longitude=-1.6, zoom=5.3),
+                tooltip={"html": "{tip}"}, map_style=None)
+event = st.pydeck_chart(deck, on_select="rerun", selection_mode="multi-object", key="map", height=560)
+try:
+    objs = event.selection.objects.get("blocks", []) if event and event.selection else []
+except AttributeError:
+    objs = []
+sel = sorted({o["code"] for o in objs})
+if sel and sel != st.session_state.get("map_selection"):
+    st.session_state["map_selection"] = sel
+    st.rerun()
+
+# ---------------------------------------------------------------------------------------------- tables and charts
+tabs = st.tabs(["Footprints", "Population", "Budget", "Flows and networks", "Authorities", "What changed",
+                "Compare", "Save, open, download"])
+fp = ev.footprints
+with tabs[0]:
+    st.dataframe(fp[["footprint", "n_members", "population", "band_status", "allocation_per_head",
+                     "allocation_per_head_spread", "distance_from_target", "at_stake_gbp", "localisation_index",
+                     "n_regions", "n_acute_trusts", "running_cost_allowance_estimate_gbp"]],
+                 hide_index=True, width="stretch")
+with tabs[1]:
+    chart = fp[["footprint", "population"]].sort_values("population", ascending=False).set_index("footprint")
+    chart["floor"] = ws.params.band[0]
+    chart["ceiling"] = ws.params.band[1]
+    st.caption(f"Population ({MEASURES[ws.params.population_measure]}) against the band")
+    st.bar_chart(chart[["population"]], height=320)
+    st.line_chart(chart[["floor", "ceiling"]], height=160)
+with tabs[2]:
+    st.write(f"£ at stake if partners were levelled to their footprint's allocation per head: "
+             f"**£{o['at_stake_gbp'] / 1e6:,.1f}m**; levelled to the footprint's distance from target: "
+             f"**£{o['at_stake_need_adjusted_gbp'] / 1e6:,.1f}m**.")
+    st.dataframe(ev.partners[ev.partners.footprint.map(fp.set_index("footprint").partners) > 1]
+                 [["footprint", "icb_name", "allocation_per_head", "distance_from_target",
+                   "change_per_head_levelling_gbp", "change_need_adjusted_gbp"]],
+                 hide_index=True, width="stretch")
+    st.caption(ev.notes[1])
+with tabs[3]:
+    st.write(f"Localisation index {o['localisation_index']:.1%}; major trusts serving 2+ footprints: "
+             f"{o['major_trusts_shared']} of {o['major_trusts']}; pathology networks split: "
+             f"{o['pathology_networks_split']} of {o['pathology_networks']}.")
+    st.dataframe(ev.major_trusts, hide_index=True, width="stretch")
+    st.dataframe(ev.networks, hide_index=True, width="stretch")
+with tabs[4]:
+    st.dataframe(ev.authorities, hide_index=True, width="stretch")
+with tabs[5]:
+    today = Workspace(model, ws.params).evaluation()
+    st.write(f"{ws.blocks_moved()} block(s) have left the footprint that holds most of their ICB; "
+             f"{o['footprints']} footprints against today's 42.")
+    st.dataframe(pd.DataFrame(diff(today, ev)).rename(columns={"A": "today", "B": "this map"}),
+                 hide_index=True, width="stretch")
+store = get_store()
+with tabs[6]:
+    saved = store.names(model.level)
+    if len(saved) < 1:
+        st.info("Save a scenario (last tab) to compare it with the current map.")
+    else:
+        a = st.selectbox("Compare saved scenario", saved, key="cmp_a")
+        cfg_a, params_a = store.load(a, model)
+        ev_a = Workspace(model, ws.params, cfg_a).evaluation()
+        st.dataframe(pd.DataFrame(diff(ev_a, ev)).rename(columns={"A": a, "B": "this map"}), hide_index=True,
+                     width="stretch")
+        left, right = st.columns(2)
+        for col_, (title, conf) in zip((left, right), ((a, cfg_a), ("This map", cfg))):
+            fps = dict(zip(model.blocks.code, np.array(conf.names)[conf.assignment]))
+            data = [{"polygon": ring, "fill": footprint_colour(fps[s["code"]]),
+                     "tip": f"{s['name']}<br/>{fps[s['code']]}"}
+                    for s in shapes for ring in s["rings"]]
+            col_.caption(title)
+            col_.pydeck_chart(pdk.Deck(layers=[pdk.Layer("PolygonLayer", data=data, get_polygon="polygon",
+                                                         get_fill_color="fill", pickable=True, opacity=0.8)],
+                                       initial_view_state=pdk.ViewState(latitude=52.8, longitude=-1.6, zoom=4.6),
+                                       tooltip={"html": "{tip}"}, map_style=None), height=380)
+with tabs[7]:
+    c1, c2 = st.columns(2)
+    with c1:
+        name = st.text_input("Save this map as", key="save_name")
+        if st.button("Save", key="save_btn"):
+            try:
+                say(f"Saved {store.save(name, ws)}.", "success")
+            except IcbSimError as exc:
+                say(str(exc), "error")
+            st.rerun()
+        saved = store.names(model.level)
+        if saved:
+            pick = st.selectbox("Open a saved scenario", saved, key="open_name")
+            if st.button("Open", key="open_btn"):
+                conf, params = store.load(pick, model)
+                ws.load(conf)
+                ws.params = params
+                say(f"Opened {pick}.", "success")
+                st.rerun()
+    with c2:
+        up = st.file_uploader("Open a configuration (CSV unit_code,footprint; GeoJSON export; scenario TOML)",
+                              type=["csv", "geojson", "json", "toml"], key="upload")
+        if up is not None and st.button("Use the uploaded file", key="use_upload"):
+            try:
+                conf, params = parse_upload(up.name, up.getvalue(), model)
+                ws.load(conf)
+                if params is not None:
+                    ws.params = params
+                say(f"Opened {up.name}: {conf.n_footprints} footprints.", "success")
+            except IcbSimError as exc:
+                say(str(exc), "error")
+            st.rerun()
+        from simulator.io import outputs
+
+        key = (model.level, cfg.assignment.tobytes(), tuple(cfg.names), json.dumps(ws.params.weights))
+        if st.button("Prepare downloads", key="prep_dl") or st.session_state.get("dl_key") == key:
+            if st.session_state.get("dl_key") != key:
+                st.session_state["dl_files"] = outputs(model, cfg, ev)  # dissolving footprints takes a moment
+                st.session_state["dl_key"] = key
+            files = st.session_state["dl_files"]
+            st.download_button("Download footprints (GeoJSON)", files["footprints.geojson"],
+                               file_name="footprints.geojson", mime="application/geo+json", key="dl_geojson")
+            st.download_button("Download footprint table (CSV)", files["footprints.csv"], file_name="footprints.csv",
+                               mime="text/csv", key="dl_csv")
+            st.download_button("Download configuration (CSV)", files["assignment.csv"], file_name="assignment.csv",
+                               mime="text/csv", key="dl_assignment")
+            st.download_button("Download all metrics (JSON)", files["metrics.json"], file_name="metrics.json",
+                               mime="application/json", key="dl_metrics")

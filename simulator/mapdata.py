@@ -1,0 +1,79 @@
+"""Map layers for the app: block polygons coloured by footprint or by a metric, trusts and network links."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+BAND_COLOURS = {"below band": [214, 96, 77], "in band": [77, 172, 38], "above band": [67, 147, 195]}
+
+
+def block_shapes(model, tolerance: float = 0.002) -> list[dict]:
+    """Simplified outer rings of each block (lon/lat, 4 decimals) for drawing; compute once per level."""
+    import shapely
+    from shapely.geometry import mapping
+
+    out = []
+    for code, name, geom in zip(model.blocks.code, model.blocks.name, model.geometry):
+        simple = shapely.simplify(geom, tolerance, preserve_topology=True)
+        rings = [[[round(x, 4), round(y, 4)] for x, y in mapping(p)["coordinates"][0]]
+                 for p in shapely.get_parts(simple)]
+        out.append({"code": code, "name": name, "rings": rings})
+    return out
+
+
+def footprint_colour(name: str) -> list[int]:
+    """A stable colour per footprint name."""
+    h = hashlib.md5(name.encode()).digest()
+    return [60 + h[0] % 170, 60 + h[1] % 170, 60 + h[2] % 170]
+
+
+def block_polygons(shapes: list[dict], config, evaluation, colour_by: str = "footprint") -> list[dict]:
+    """Rows for a pydeck PolygonLayer: one per ring, with fill colour and an HTML tooltip."""
+    fp_of = dict(zip(config.model.blocks.code, np.array(config.names)[config.assignment]))
+    rows = evaluation.footprints.set_index("footprint")
+    metric = None
+    if colour_by not in ("footprint", "band"):
+        metric = rows[colour_by].astype(float)
+        lo, hi = float(metric.min()), float(metric.max())
+    tips, fills = {}, {}
+    for f, row in rows.iterrows():
+        tips[f] = (f"Footprint: {f}<br/>Population: {row.population:,.0f} ({row.band_status})<br/>Members: "
+                   f"{row.n_members}<br/>Allocation per head: £{row.allocation_per_head:,.0f}<br/>Localisation: "
+                   f"{row.localisation_index:.1%}")
+        if colour_by == "footprint":
+            fills[f] = footprint_colour(f)
+        elif colour_by == "band":
+            fills[f] = BAND_COLOURS[row.band_status]
+        else:
+            t = 0.5 if hi <= lo else (float(metric[f]) - lo) / (hi - lo)
+            fills[f] = [int(240 - 200 * t), int(240 - 120 * t), int(255 - 60 * t)]
+    out = []
+    for s in shapes:
+        f = fp_of[s["code"]]
+        tip = f"{s['name']} ({s['code']})<br/>{tips[f]}"
+        for ring in s["rings"]:
+            out.append({"code": s["code"], "polygon": ring, "fill": fills[f], "tip": tip})
+    return out
+
+
+def trust_points(model) -> list[dict]:
+    """Acute trusts with a location (major trusts drawn larger)."""
+    t = model.trusts
+    ok = (model.trust_host >= 0) & t.lat.notna().to_numpy() & t.acute.to_numpy()
+    return [{"lon": r.lon, "lat": r.lat, "r": 3500 if r.major else 1500,
+             "tip": f"{r.name}<br/>{'Major trust: ' + r.major_reason if r.major else 'Acute trust'}"}
+            for r in t[ok].itertuples()]
+
+
+def network_links(model) -> list[dict]:
+    """Lines between consecutive member trusts of each pathology network."""
+    t = model.trusts
+    pos = {c: (lon, lat) for c, lon, lat in zip(t.code, t.lon, t.lat) if lat == lat}
+    links = []
+    for n, members in enumerate(model.network_trusts):
+        pts = [pos[t.code.iloc[i]] for i in members if t.code.iloc[i] in pos]
+        for a, b in zip(pts, pts[1:]):
+            links.append({"from": a, "to": b, "tip": model.networks.network_name.iloc[n]})
+    return links
