@@ -106,11 +106,18 @@ class ExactSolver(Solver):
         alone = [blocks for blocks in today_icb_sets(m)]
         if not (cons.ceiling and cons.ceiling.hard):
             alone += forced_components(m.n_blocks, cons)
+        region_nb = m.neighbours
+        if cons.within_region:
+            region_nb = [nb[region[nb] == region[i]] for i, nb in enumerate(region_nb)]
         for blocks in alone:
             mask = sum(1 << int(i) for i in blocks)
-            if (pop[blocks].sum() > cap or locked[blocks].any()) and mask not in have:
-                masks.append(mask)
-                have.add(mask)
+            if not (pop[blocks].sum() > cap or locked[blocks].any()) or mask in have:
+                continue
+            # The same checks as every enumerated candidate: in one piece, one region, no forbidden pair.
+            if not _connected_set(blocks, region_nb) or any(mask & forbid[int(i)] for i in blocks):
+                continue
+            masks.append(mask)
+            have.add(mask)
         self.stats_["enumeration_s"] = round(time.perf_counter() - t, 3)
         C = masks_to_matrix(masks, m.n_blocks)
         ok = cons.column_mask(m, C, pop)
@@ -134,31 +141,56 @@ class ExactSolver(Solver):
             rows.append(np.ones(C.shape[0]))
             lo.append(cons.n_footprints[0])
             hi.append(cons.n_footprints[1])
-        if cons.max_moved is not None:
-            start = self.problem.start.assignment
-            S = sp.csr_matrix((np.ones(len(start)), (np.arange(len(start)), start)))
-            overlap = (C @ S).toarray()
-            rows.append(np.asarray(C.sum(axis=1)).ravel() - overlap.max(axis=1))
-            lo.append(-np.inf)
-            hi.append(cons.max_moved)
         return rows, lo, hi
+
+    def _keeper_pairs(self, C: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(start footprint, candidate, overlap) for every candidate overlapping a starting footprint.
+
+        ``max_moved`` counts blocks that leave the footprint holding most of their starting footprint. A binary
+        ``y[s, c]`` marks candidate ``c`` as the keeper of start footprint ``s`` (at most one keeper per ``s``,
+        only a chosen candidate); the blocks kept are ``sum y * overlap``, and at least ``n - max_moved`` must be.
+        """
+        start = self.problem.start.assignment
+        S = sp.csr_matrix((np.ones(len(start)), (np.arange(len(start)), start)))
+        ov = (C @ S).tocoo()
+        return ov.col.astype(int), ov.row.astype(int), ov.data
 
     def _milp(self, C: sp.csr_matrix, costs: np.ndarray, time_limit: float | None, extra=()):
         """MILP over candidate rows of ``C``; ``extra`` adds (row over candidates, lower, upper) constraints."""
         n = self.problem.model.n_blocks
+        m = C.shape[0]
         A = C.T.tocsr()
-        cons = [LinearConstraint(A, np.ones(n), np.ones(n))]
         rows, lo, hi = self._global_rows(C)
         for r, l, h in extra:
             rows.append(r)
             lo.append(l)
             hi.append(h)
+        max_moved = self.problem.constraints.max_moved
+        n_y = 0
+        if max_moved is not None:
+            s_of, c_of, overlap = self._keeper_pairs(C)
+            n_y = len(s_of)
+        pad = (lambda M: sp.hstack([M, sp.csr_matrix((M.shape[0], n_y))]).tocsr()) if n_y else (lambda M: M)
+        cons = [LinearConstraint(pad(A), np.ones(n), np.ones(n))]
         if rows:
-            cons.append(LinearConstraint(sp.csr_matrix(np.vstack(rows)), lo, hi))
+            cons.append(LinearConstraint(pad(sp.csr_matrix(np.vstack(rows))), lo, hi))
+        if n_y:
+            k = np.arange(n_y)
+            n_start = int(s_of.max()) + 1
+            one_keeper = sp.csr_matrix((np.ones(n_y), (s_of, m + k)), shape=(n_start, m + n_y))
+            only_chosen = sp.csr_matrix((np.r_[np.ones(n_y), -np.ones(n_y)], (np.r_[k, k], np.r_[m + k, c_of])),
+                                        shape=(n_y, m + n_y))
+            kept = sp.csr_matrix((overlap, (np.zeros(n_y, dtype=int), m + k)), shape=(1, m + n_y))
+            cons += [LinearConstraint(one_keeper, -np.inf, 1), LinearConstraint(only_chosen, -np.inf, 0),
+                     LinearConstraint(kept, n - max_moved, np.inf)]
         opts = {"disp": False, "mip_rel_gap": 1e-9}
         if time_limit is not None:
             opts["time_limit"] = max(1.0, float(time_limit))
-        return milp(costs, integrality=np.ones(len(costs)), bounds=Bounds(0, 1), constraints=cons, options=opts)
+        c = np.r_[costs, np.zeros(n_y)]
+        res = milp(c, integrality=np.ones(m + n_y), bounds=Bounds(0, 1), constraints=cons, options=opts)
+        if res.x is not None and n_y:
+            res.x = res.x[:m]
+        return res
 
     def _lp(self, C: sp.csr_matrix, costs: np.ndarray):
         n = self.problem.model.n_blocks
@@ -191,6 +223,9 @@ class ExactSolver(Solver):
             self._infeasible(uncovered=uncovered)
             return
         self.progress(f"solving over {C.shape[0]:,} candidate footprints", 0.3)
+        if self.problem.constraints.max_moved is not None and C.shape[0] > self.direct_limit:
+            raise ScenarioError(f"max_moved with {C.shape[0]:,} candidate footprints is beyond the exact solver: use "
+                                "the local_search solver (the auto solver does)")
         if C.shape[0] <= self.direct_limit:
             res = self._milp(C, costs, self._deadline(t0))
             self._finish(C, costs, res, lp_bound=None)
@@ -270,6 +305,20 @@ class ExactSolver(Solver):
 
         self.status_ = "infeasible"
         self.explanation_ = explain_infeasible(self.problem, uncovered=uncovered)
+
+
+def _connected_set(blocks: np.ndarray, neighbours: list[np.ndarray]) -> bool:
+    inside = set(int(b) for b in blocks)
+    first = next(iter(inside))
+    seen, stack = {first}, [first]
+    while stack:
+        u = stack.pop()
+        for v in neighbours[u]:
+            v = int(v)
+            if v in inside and v not in seen:
+                seen.add(v)
+                stack.append(v)
+    return len(seen) == len(inside)
 
 
 def forced_components(n: int, cons) -> list[np.ndarray]:

@@ -46,6 +46,9 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str
         if cap is not None and total > cap and frozenset(blocks) not in standalone:
             out.append(f"{reasons} must stay together ({len(blocks)} blocks, {_fmt(total)} people), above the "
                        f"population ceiling of {_fmt(cap)}")
+        if not _connected(blocks, m.neighbours):
+            out.append(f"{reasons} must stay together but are not next to each other, and footprints must be "
+                       "contiguous")
         if cons.within_region and len(set(region[blocks])) > 1:
             out.append(f"{reasons} must stay together but spans NHS regions "
                        f"{', '.join(sorted(set(region[blocks])))} while footprints must stay within a region")
@@ -78,6 +81,19 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str
     if not out:
         out.append(_deletion_filter(problem))
     return out
+
+
+def _connected(blocks: list[int], neighbours) -> bool:
+    inside = set(blocks)
+    seen, stack = {blocks[0]}, [blocks[0]]
+    while stack:
+        u = stack.pop()
+        for v in neighbours[u]:
+            v = int(v)
+            if v in inside and v not in seen:
+                seen.add(v)
+                stack.append(v)
+    return len(seen) == len(inside)
 
 
 def _deletion_filter(problem) -> str:

@@ -83,6 +83,8 @@ class LocalSearchSolver(Solver):
             self.forbid[a].append(b)
             self.forbid[b].append(a)
         self.region = m.blocks.region_ods.to_numpy()
+        self.icb_code = m.blocks.icb_code.to_numpy()
+        self.icb_size = m.blocks.icb_code.value_counts().to_dict()
         self.acute = acute_per_block(m)
         self.pop = p.population
 
@@ -104,8 +106,14 @@ class LocalSearchSolver(Solver):
         pop_u = self.pop[unit].sum()
         pop_f = ev.indicator[f] @ self.pop - pop_u
         pop_g = ev.indicator[g] @ self.pop + pop_u
-        if cons.ceiling and cons.ceiling.hard and pop_g > cons.ceiling.value:
-            return False
+        if cons.ceiling and cons.ceiling.hard:
+            # Above the ceiling only today's ICBs may stand alone: check both footprints as they would be.
+            if pop_g > cons.ceiling.value and not self._is_today_icb(np.r_[np.flatnonzero(a == g), unit]):
+                return False
+            if left > 0 and pop_f > cons.ceiling.value:
+                rest_f = np.flatnonzero(a == f)
+                if not self._is_today_icb(rest_f[~np.isin(rest_f, unit)]):
+                    return False
         if cons.floor and cons.floor.hard and left > 0 and pop_f < cons.floor.value:
             return False
         if cons.min_acute_trusts and left > 0:
@@ -116,8 +124,14 @@ class LocalSearchSolver(Solver):
         if cons.contiguity:
             rest = np.flatnonzero((a == f))
             rest = rest[~np.isin(rest, unit)]
-            return _connected(rest, self.problem.model.neighbours)
+            joined = np.r_[np.flatnonzero(a == g), unit]
+            nb = self.problem.model.neighbours
+            return _connected(rest, nb) and _connected(joined, nb)
         return True
+
+    def _is_today_icb(self, blocks: np.ndarray) -> bool:
+        icb = self.icb_code[blocks]
+        return len(blocks) > 0 and (icb == icb[0]).all() and len(blocks) == self.icb_size[icb[0]]
 
     # ------------------------------------------------------------------ search
     def _solve(self) -> None:
@@ -138,6 +152,7 @@ class LocalSearchSolver(Solver):
         self.stats_["temperature"] = [T0, T1]
         accepted = tried = 0
         stopped = "iterations"
+        it = -1
         for it in range(self.iterations):
             if self.time_limit is not None and (it & 255) == 0 and time.perf_counter() - t0 > self.time_limit:
                 stopped = "time limit"

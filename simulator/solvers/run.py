@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.configuration import Configuration
+from simulator.errors import ScenarioError
 from simulator.solvers.base import Problem, Solver
 from simulator.solvers.exact import ExactSolver
 from simulator.solvers.local_search import LocalSearchSolver
@@ -19,6 +20,24 @@ def refine(config: Configuration, model) -> Configuration:
     return Configuration(model, assignment, list(config.names), allow_noncontiguous=config.allow_noncontiguous)
 
 
+def start_configuration(scenario, model) -> Configuration:
+    """The scenario's ``[start]``: today's ICBs, a file, or footprints listed in the scenario."""
+    from simulator.errors import InputFileError
+    from simulator.io import read_configuration_file
+
+    kind, value = scenario.start
+    if kind == "baseline":
+        return Configuration.baseline(model)
+    if kind == "file":
+        pairs, level = read_configuration_file(value)
+        if level != model.level:
+            raise InputFileError(f"{value}: holds {level} codes but the scenario's level is {model.level}")
+    else:
+        pairs = value
+    return Configuration.from_mapping(model, pairs, allow_noncontiguous=scenario.allow_noncontiguous,
+                                      source=f"{scenario.name} [start]")
+
+
 def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: float | None = None,
              iterations: int = 20_000, data_dir=None, progress=None) -> Solver:
     """Solve ``scenario`` on ``model`` and return the solver with its results.
@@ -28,8 +47,9 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
     """
     from simulator.model import load_model
 
-    problem = Problem.from_scenario(scenario, model)
-    if solver == "exact" or (solver == "auto" and model.level in ("icb", "sicbl")):
+    problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
+    big_max_moved = problem.constraints.max_moved is not None and model.level != "icb"
+    if solver == "exact" or (solver == "auto" and model.level in ("icb", "sicbl") and not big_max_moved):
         s = ExactSolver(problem, seed=seed, time_limit=time_limit, progress=progress).solve()
         if s.configuration_ is not None and s.status_ != "optimal" and solver == "auto":
             # Polish an unproven answer with the local search, keeping the exact solver's bound.
@@ -45,10 +65,13 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
     start = problem.start
     if solver == "auto" and model.level == "place":
         coarse = load_model("sicbl", data_dir or model.data_dir, estuary_links=model.estuary_links)
-        coarse_problem = Problem.from_scenario(scenario, coarse)
-        warm = ExactSolver(coarse_problem, seed=seed, time_limit=time_limit and time_limit / 2,
-                           progress=progress).solve()
-        if warm.configuration_ is not None:
+        coarse_problem = Problem.from_scenario(scenario, coarse, start=Configuration.baseline(coarse))
+        try:
+            warm = ExactSolver(coarse_problem, seed=seed, time_limit=time_limit and time_limit / 2,
+                               progress=progress).solve()
+        except ScenarioError:  # e.g. max_moved on too many candidates: start from the scenario's start instead
+            warm = None
+        if warm is not None and warm.configuration_ is not None:
             candidate = refine(warm.configuration_, model)
             if not problem.violations(candidate):
                 start = candidate
