@@ -20,7 +20,7 @@ import pytest
 from simulator.cli import main
 from simulator.configuration import Configuration
 from simulator.constraints import moved_blocks
-from simulator.errors import ConfigurationError, ScenarioError
+from simulator.errors import ScenarioError
 from simulator.metrics import evaluate
 from simulator.scenario import CONSTRAINT_KEYS, load_scenario, parse_scenario
 from simulator.solvers import ExactSolver, LocalSearchSolver, Problem
@@ -449,7 +449,7 @@ def test_local_search_pathology_networks_whole_at_place_level(icb_model, place_m
     assert problem.violations(s.configuration_) == []
 
 
-# --------------------------------------------------------------------------------------------- 3c. known exact-solver bugs
+# --------------------------------------------------------------------------------------------- 3c. groups, moves and ceilings (regressions)
 def test_exact_max_moved_matches_moved_blocks(icb_model, sicbl_model):
     base = 'within_region = true\nonly_regions = ["Y59"]\n'
     _, whole = solve_exact(icb_model, base)  # merges whole South East ICBs

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 
 from simulator.cli import main
 from simulator.errors import ScenarioError
-from simulator.metrics.score import TERM_NAMES, scorer
+from simulator.metrics.score import scorer
 from simulator.scenario import load_scenario, parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers.tradeoffs import pareto, sensitivity, top_k

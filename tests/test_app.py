@@ -1,0 +1,539 @@
+"""The Streamlit app driven as a user would, headless (``streamlit.testing.v1.AppTest``), on the real data.
+
+Each test gets its own scenario store (``$ICBSIM_STORE`` in a temporary folder) and a cleared resource cache, so
+saved scenarios never leak between tests. Uploads go through the app's file uploader and, for the full set of bad
+inputs, through ``simulator.workspace.parse_upload`` directly; downloads are read back from the media files the
+download buttons serve.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit", reason="the app's tests need streamlit: pip install -e '.[app,test]'")
+pytest.importorskip("pydeck", reason="the app's tests need pydeck (installed with streamlit)")
+
+import streamlit as st  # noqa: E402
+import streamlit.testing.v1.app_test as app_test_module  # noqa: E402
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from simulator.configuration import Configuration  # noqa: E402
+from simulator.errors import InputFileError  # noqa: E402
+from simulator.metrics.evaluate import evaluate  # noqa: E402
+from simulator.model import load_model  # noqa: E402
+from simulator.workspace import MAX_UPLOAD_BYTES, STORE_ENV_VAR, parse_upload  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 180
+MOVE = "FormSubmitter:edit-Move blocks"  # the form's submit button ("Move blocks")
+CORNWALL, KENT = "E54000036", "E54000032"
+CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER = "E54000008", "E54000057"
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh scenario store for this test; the app's cached store (st.cache_resource) is dropped too."""
+    path = tmp_path / "store" / "scenarios.sqlite"
+    monkeypatch.setenv(STORE_ENV_VAR, str(path))
+    st.cache_resource.clear()
+    yield path
+    st.cache_resource.clear()
+
+
+def start_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert_ok(at)
+    return at
+
+
+def assert_ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def metric(at: AppTest, prefix: str):
+    found = [m for m in at.metric if m.label.startswith(prefix)]
+    assert len(found) == 1, [m.label for m in at.metric]
+    return found[0]
+
+
+def footprints(at: AppTest) -> int:
+    return int(metric(at, "Footprints").value)
+
+
+def pounds_m(value: str) -> float:
+    """'£1,234m' -> 1234.0"""
+    return float(value.replace("£", "").replace("m", "").replace(",", ""))
+
+
+def messages(at: AppTest) -> list[str]:
+    return [m.value for m in (*at.info, *at.success, *at.warning, *at.error)]
+
+
+def move(at: AppTest, codes: list[str], new_name: str | None = None, target: str | None = None) -> AppTest:
+    at.multiselect(key="pick_blocks").set_value(codes)
+    if target is not None:
+        at.selectbox(key="target_fp").set_value(target)
+    if new_name is not None:
+        at.text_input(key="new_fp_name").input(new_name)
+    at.button(key=MOVE).click().run()
+    assert_ok(at)
+    return at
+
+
+# ---------------------------------------------------------------------------------------------- 1. opening
+def test_opens_on_todays_42_icbs(store):
+    at = start_app()
+    assert at.title[0].value == "ICB merger scenario simulator"
+    assert footprints(at) == 42
+    assert metric(at, "In band").label == "In band (1.5-2.5m)"
+    assert 0 <= int(metric(at, "In band").value) <= 42
+    assert pounds_m(metric(at, "£ at stake").value) == 0  # today's map brings no partners together
+    score = float(metric(at, "Score").value)
+    assert score > 0
+    assert not at.warning  # today's ICBs are all contiguous
+    assert [t.label for t in at.tabs][-1] == "Save, open, download"
+    assert len(at.multiselect(key="pick_blocks").options) == 42
+    assert at.radio(key="level").value == "icb"
+
+
+# ---------------------------------------------------------------------------------------------- 2. move, undo, redo
+def test_move_blocks_by_list_then_undo_and_redo(store):
+    at = start_app()
+    assert at.button(key="undo").disabled and at.button(key="redo").disabled
+    move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West Coast and Manchester")
+    assert footprints(at) == 41
+    assert pounds_m(metric(at, "£ at stake").value) > 0
+    assert any(m.startswith("Moved 2 block(s)") and "North West Coast and Manchester" in m for m in messages(at))
+    assert "North West Coast and Manchester" in at.selectbox(key="target_fp").options
+    assert not at.button(key="undo").disabled
+
+    at.button(key="undo").click().run()
+    assert_ok(at)
+    assert footprints(at) == 42
+    assert pounds_m(metric(at, "£ at stake").value) == 0
+    assert not at.button(key="redo").disabled
+
+    at.button(key="redo").click().run()
+    assert_ok(at)
+    assert footprints(at) == 41
+    assert at.button(key="redo").disabled
+
+
+def test_move_without_blocks_or_name_says_what_is_missing(store):
+    at = start_app()
+    at.button(key=MOVE).click().run()
+    assert_ok(at)
+    assert "Pick at least one block to move." in messages(at)
+    move(at, [CORNWALL], new_name="   ")
+    assert "Name the footprint to move the blocks to." in messages(at)
+    assert footprints(at) == 42
+    assert at.button(key="undo").disabled  # nothing happened, nothing to undo
+
+
+# ---------------------------------------------------------------------------------------------- 3. merge
+def test_merge_footprints(store):
+    at = start_app()
+    names = at.multiselect(key="merge_fps").options
+    cm, gm = "Cheshire and Merseyside", "Greater Manchester"
+    assert cm in names and gm in names
+    at.multiselect(key="merge_fps").set_value([cm, gm])
+    at.button(key="merge_btn").click().run()
+    assert_ok(at)
+    assert footprints(at) == 41
+    assert any(m.startswith("Moved ") and m.endswith(f"to {cm}.") for m in messages(at))
+    assert gm not in at.multiselect(key="merge_fps").options
+    ws = at.session_state["ws_icb"]
+    mapping = ws.configuration.mapping()
+    assert mapping[CHESHIRE_MERSEYSIDE] == mapping[GREATER_MANCHESTER] == cm
+
+    at.multiselect(key="merge_fps").set_value([cm])  # one footprint: nothing to merge
+    at.button(key="merge_btn").click().run()
+    assert_ok(at)
+    assert "Pick two or more footprints to merge." in messages(at)
+    assert footprints(at) == 41
+
+
+# ---------------------------------------------------------------------------------------------- 4. contiguity
+def test_non_contiguous_footprint_is_flagged_in_plain_words(store):
+    at = start_app()
+    assert not at.warning
+    move(at, [CORNWALL], target="Kent and Medway")
+    assert footprints(at) == 41
+    warnings = [w.value for w in at.warning]
+    assert warnings == ["Kent and Medway is in 2 separate pieces: its blocks must share borders"]
+    at.button(key="undo").click().run()
+    assert_ok(at)
+    assert not at.warning
+
+
+# ---------------------------------------------------------------------------------------------- 5. levels
+def test_switch_level_to_sicbl_and_place_and_move_places(store):
+    at = start_app()
+    at.radio(key="level").set_value("sicbl").run()
+    assert_ok(at)
+    assert footprints(at) == 42
+    assert len(at.multiselect(key="pick_blocks").options) == 106
+    assert "Sub-ICB location" in at.caption[0].value
+
+    at.radio(key="level").set_value("place").run()
+    assert_ok(at)
+    assert footprints(at) == 42
+    options = at.multiselect(key="pick_blocks").options
+    assert len(options) == 328
+    assert "Place" in at.caption[0].value
+
+    # Two places of a sub-ICB location that has more: their footprint keeps its other places.
+    model = load_model("place")
+    by_sicbl = model.blocks.groupby("sicbl_code").code.apply(list)
+    places = next(v for v in by_sicbl if len(v) >= 3)[:2]
+    move(at, places, new_name="Place test footprint")
+    assert footprints(at) == 43
+    assert any(m.startswith("Moved 2 block(s) to Place test footprint") for m in messages(at))
+    mapping = at.session_state["ws_place"].configuration.mapping()
+    assert [mapping[c] for c in places] == ["Place test footprint"] * 2
+
+    # Each level keeps its own map: back at ICB level, today's 42 are untouched.
+    at.radio(key="level").set_value("icb").run()
+    assert_ok(at)
+    assert footprints(at) == 42
+    at.radio(key="level").set_value("place").run()
+    assert footprints(at) == 43
+
+
+# ---------------------------------------------------------------------------------------------- 6. measure and band
+def test_population_measure_and_band_change_the_in_band_metric(store):
+    at = start_app()
+    first = metric(at, "In band")
+    assert first.label == "In band (1.5-2.5m)"
+    values = {"gp_registered": first.value}
+    for measure in ("census", "allocation"):
+        at.selectbox(key="measure").set_value(measure).run()
+        assert_ok(at)
+        values[measure] = metric(at, "In band").value
+        assert measure.split("_")[0].capitalize() in at.caption[0].value
+    # The measures differ by millions of people across England: the count in band must move with at least one.
+    assert len(set(values.values())) > 1, values
+
+    at.slider(key="band").set_value((0.5, 4.0)).run()
+    assert_ok(at)
+    wide = metric(at, "In band")
+    assert wide.label == "In band (0.5-4.0m)"
+    assert int(wide.value) == 42  # every ICB has between 0.5 and 4 million people
+    at.slider(key="band").set_value((3.5, 4.0)).run()
+    assert metric(at, "In band").label == "In band (3.5-4.0m)"
+    assert int(metric(at, "In band").value) < int(wide.value)
+
+
+# ---------------------------------------------------------------------------------------------- 7. optimiser
+def test_optimiser_at_icb_level_then_undo(store):
+    at = start_app()
+    before = float(metric(at, "Score").value)
+    at.button(key="run_optimiser").click().run()
+    assert_ok(at)
+    done = [s.value for s in at.success]
+    assert len(done) == 1 and done[0].startswith("Optimiser (exact): "), messages(at)
+    assert "Undo returns to your map." in done[0]
+    assert footprints(at) < 42
+    assert float(metric(at, "Score").value) < before
+    assert not at.warning  # the optimiser keeps footprints contiguous
+    at.button(key="undo").click().run()
+    assert_ok(at)
+    assert footprints(at) == 42
+    assert float(metric(at, "Score").value) == before
+
+
+# ---------------------------------------------------------------------------------------------- 8. save, restart, open, compare
+def test_save_then_open_after_restart_and_compare(store):
+    at = start_app()
+    assert not [s for s in at.selectbox if s.key == "open_name"]  # nothing saved yet
+    assert any("Save a scenario" in m for m in messages(at))  # the Compare tab says how to use it
+    move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West merged")
+    assert footprints(at) == 41
+    at.selectbox(key="measure").set_value("census").run()  # the scenario's parameters are saved too
+    at.slider(key="band").set_value((1.0, 3.0)).run()
+    assert metric(at, "In band").label == "In band (1.0-3.0m)"
+    saved_score = metric(at, "Score").value
+    at.text_input(key="save_name").input("NW merger")
+    at.button(key="save_btn").click().run()
+    assert_ok(at)
+    assert "Saved NW merger." in messages(at)
+    assert store.exists()
+
+    # A restart: a new session, the resource cache (store, models) dropped; only the SQLite file remains.
+    st.cache_resource.clear()
+    at2 = start_app()
+    assert footprints(at2) == 42
+    assert metric(at2, "In band").label == "In band (1.5-2.5m)"  # a new session starts from the defaults
+    assert at2.selectbox(key="open_name").options == ["NW merger"]
+    at2.selectbox(key="open_name").set_value("NW merger")
+    at2.button(key="open_btn").click().run()
+    assert_ok(at2)
+    assert "Opened NW merger." in messages(at2)
+    assert footprints(at2) == 41
+    # Its parameters come back with it, in the sidebar too (which would otherwise put its own back on the rerun).
+    assert metric(at2, "In band").label == "In band (1.0-3.0m)"
+    assert at2.selectbox(key="measure").value == "census" and "Census" in at2.caption[0].value
+    assert at2.slider(key="band").value == (1.0, 3.0)
+    assert metric(at2, "Score").value == saved_score
+    at2.run()  # and they stay on the next run
+    assert metric(at2, "In band").label == "In band (1.0-3.0m)"
+    mapping = at2.session_state["ws_icb"].configuration.mapping()
+    assert mapping[CHESHIRE_MERSEYSIDE] == mapping[GREATER_MANCHESTER] == "North West merged"
+
+    # Compare: the saved scenario against the current map, which goes back to today's 42 with Undo.
+    at2.button(key="undo").click().run()
+    assert_ok(at2)
+    assert footprints(at2) == 42
+    assert at2.selectbox(key="cmp_a").value == "NW merger"
+    compare = at2.tabs[6]
+    tables = compare.dataframe
+    assert len(tables) == 1
+    df = tables[0].value
+    assert list(df.columns) == ["measure", "NW merger", "this map", "change"]
+    row = df.set_index("measure").loc["footprints"]
+    assert (row["NW merger"], row["this map"], row["change"]) == (41, 42, 1)
+    assert len(compare.get("deck_gl_json_chart")) == 2  # the two maps side by side
+
+
+def test_save_without_a_name_is_refused(store):
+    at = start_app()
+    at.button(key="save_btn").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["give the scenario a name"]
+    assert not [s for s in at.selectbox if s.key == "open_name"]
+
+
+# ---------------------------------------------------------------------------------------------- 9. uploads
+@pytest.fixture(scope="module")
+def icb():
+    return load_model("icb")
+
+
+def assignment_csv(model, mapping: dict[str, str]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["unit_code", "footprint"])
+    for code, name in zip(model.blocks.code, model.blocks.name):
+        w.writerow([code, mapping.get(code, name)])
+    return buf.getvalue().encode()
+
+
+def merged_nw(model) -> dict[str, str]:
+    return {CHESHIRE_MERSEYSIDE: "North West merged", GREATER_MANCHESTER: "North West merged"}
+
+
+def test_upload_through_the_app(store, icb):
+    at = start_app()
+    uploader = at.file_uploader(key="upload")
+    assert set(uploader.allowed_type) == {".csv", ".geojson", ".json", ".toml"}
+    assert not [b for b in at.button if b.key == "use_upload"]  # nothing to use until a file is chosen
+
+    uploader.set_value(("nw.csv", assignment_csv(icb, merged_nw(icb)), "text/csv"))
+    at.run()
+    assert_ok(at)
+    at.button(key="use_upload").click().run()
+    assert_ok(at)
+    assert "Opened nw.csv: 41 footprints." in messages(at)
+    assert footprints(at) == 41
+
+    # A scenario TOML brings its parameters, shown in the sidebar.
+    toml = b'level = "icb"\npopulation_measure = "allocation"\nband = [1_000_000, 3_500_000]\n[start]\nfrom = "baseline"\n'
+    at.file_uploader(key="upload").set_value(("today.toml", toml, "application/toml"))
+    at.run()
+    at.button(key="use_upload").click().run()
+    assert_ok(at)
+    assert "Opened today.toml: 42 footprints." in messages(at)
+    assert footprints(at) == 42
+    assert metric(at, "In band").label == "In band (1.0-3.5m)"
+    assert at.selectbox(key="measure").value == "allocation"
+
+    # A bad file is one clear error line; the map is unchanged.
+    at.file_uploader(key="upload").set_value(("bad.csv", b"code,name\nE54000036,x\n", "text/csv"))
+    at.run()
+    at.button(key="use_upload").click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("bad.csv: the header must name the columns unit_code")
+    assert "\n" not in errors[0]
+    assert footprints(at) == 42
+
+
+def upload_error(name: str, data: bytes, model) -> str:
+    with pytest.raises(InputFileError) as info:
+        parse_upload(name, data, model)
+    message = str(info.value)
+    assert message and "\n" not in message.strip(), message  # one line
+    assert "Traceback" not in message
+    return message
+
+
+def test_parse_upload_accepts_csv_geojson_and_toml(icb, tmp_path):
+    from simulator.io import outputs
+
+    mapping = merged_nw(icb)
+    cfg, params = parse_upload("nw.csv", assignment_csv(icb, mapping), icb)
+    assert cfg.n_footprints == 41 and params is None
+    assert cfg.mapping()[CHESHIRE_MERSEYSIDE] == "North West merged"
+
+    exported = outputs(icb, cfg, evaluate(icb, cfg))
+    cfg2, params2 = parse_upload("footprints.geojson", exported["footprints.geojson"].encode(), icb)
+    assert cfg2.same_partition(cfg) and params2 is None
+    cfg3, _ = parse_upload("assignment.csv", exported["assignment.csv"].encode(), icb)  # the CSV export too
+    assert cfg3.same_partition(cfg)
+
+    members = {}
+    for code, name in cfg.mapping().items():
+        members.setdefault(name, []).append(code)
+    toml = ['name = "Uploaded"', 'level = "icb"', 'population_measure = "census"', "band = [1_000_000, 3_000_000]",
+            "", "[start.footprints]"] + [f"{json.dumps(n)} = {json.dumps(c)}" for n, c in members.items()]
+    cfg4, params4 = parse_upload("scenario.toml", "\n".join(toml).encode(), icb)
+    assert cfg4.same_partition(cfg)
+    assert params4.population_measure == "census" and tuple(params4.band) == (1_000_000, 3_000_000)
+
+    baseline, _ = parse_upload("today.toml", b'level = "icb"\n[start]\nfrom = "baseline"\n', icb)
+    assert baseline.n_footprints == 42
+    bom, _ = parse_upload("bom.csv", b"\xef\xbb\xbf" + assignment_csv(icb, {}), icb)  # Excel's UTF-8 BOM
+    assert bom.n_footprints == 42
+    assert not list(tmp_path.iterdir())
+
+
+def test_parse_upload_rejects_bad_files_with_one_clear_message(icb):
+    from simulator.io import outputs
+
+    good = assignment_csv(icb, {})
+    too_big = good + b"#" * (MAX_UPLOAD_BYTES + 1 - len(good))
+    assert "larger than the 5 MB allowed" in upload_error("big.csv", too_big, icb)
+    assert upload_error("latin.csv", "unit_code,footprint\nE54000036,Cornouailles é\n".encode("latin-1"),
+                        icb) == "latin.csv: not UTF-8 text"
+    assert upload_error("bytes.geojson", b"\xff\xfe\x00\x01garbage", icb) == "bytes.geojson: not UTF-8 text"
+    assert upload_error("empty.csv", b"  \n", icb) == "empty.csv: the file is empty"
+
+    # Malformed CSV, GeoJSON and TOML.
+    assert upload_error("cols.csv", b"code,name\nE54000036,x\n", icb).startswith(
+        "cols.csv: the header must name the columns unit_code and footprint")
+    assert upload_error("short.csv", b"unit_code,footprint\nE54000036\n", icb).startswith("short.csv, line 2:")
+    assert upload_error("x.geojson", b'{"type": "FeatureCollection", "features": [', icb).startswith(
+        "x.geojson: not valid JSON")
+    assert upload_error("x.json", b'{"type": "Feature"}', icb) == "x.json: not a GeoJSON FeatureCollection"
+    assert upload_error("x.geojson", b'{"type": "FeatureCollection", "features": [{"properties": {}}]}',
+                        icb) == "x.geojson: feature 1 has no 'footprint' name"
+    assert upload_error("x.toml", b'level = "icb\n', icb).startswith("x.toml: not valid TOML")
+    assert upload_error("x.toml", b'levels = "icb"\n', icb).startswith("x.toml: unknown key(s) levels")
+    assert upload_error("x.toml", b'[start]\nfile = "/etc/passwd"\n', icb) == (
+        "x.toml: its start refers to a file; upload that file instead")
+    assert upload_error("x.txt", good, icb) == "x.txt: use a .csv, .geojson or .toml file"
+
+    # Not a whole configuration of this model.
+    missing = upload_error("part.csv", b"unit_code,footprint\nE54000036,Cornwall\n", icb)
+    assert missing.startswith("part.csv: 41 icb block(s) are not assigned")
+    unknown = good.replace(b"E54000036", b"E54999999")
+    assert upload_error("unknown.csv", unknown, icb).startswith("unknown.csv: 1 code(s) are not icb blocks: E54999999")
+
+    # Codes of another level: switch the level first.
+    sicbl = load_model("sicbl")
+    cfg = Configuration.baseline(sicbl)
+    sicbl_csv = assignment_csv(sicbl, {})
+    assert upload_error("sicbl.csv", sicbl_csv, icb) == "sicbl.csv: holds sicbl codes; switch the level to sicbl first"
+    geo = outputs(sicbl, cfg, evaluate(sicbl, cfg))["footprints.geojson"].encode()
+    assert upload_error("sicbl.geojson", geo, icb) == (
+        "sicbl.geojson: holds sicbl codes; switch the level to sicbl first")
+    assert upload_error("place.toml", b'level = "place"\n', icb) == (
+        "place.toml: a place-level scenario; switch the level to place first")
+    mixed = b"unit_code,footprint\nE54000036,A\nE38000256,B\n"
+    assert upload_error("mixed.csv", mixed, icb) == "mixed.csv: mixes levels (icb, sicbl)"
+
+
+def test_upload_name_is_never_a_path(icb, tmp_path, monkeypatch):
+    """The name only picks the format: nothing is opened or created, and messages show only its last part."""
+    monkeypatch.chdir(tmp_path)
+    real = tmp_path / "real.csv"  # a valid file on disk under the name given: it must not be read
+    real.write_bytes(assignment_csv(icb, merged_nw(icb)))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    opened: list[str] = []
+    watching = [True]
+
+    def audit(event, args):
+        if watching[0] and event in ("open", "os.listdir", "os.scandir") and args and args[0] is not None:
+            opened.append(str(args[0]))
+
+    sys.addaudithook(audit)  # audit hooks cannot be removed: the flag turns this one off after the test
+    try:
+        for name, label in (("../../etc/passwd.csv", "passwd.csv"), ("/etc/passwd.csv", "passwd.csv"),
+                            ("../../../secrets/key.toml", "key.toml"), (str(real), "real.csv")):
+            message = upload_error(name, b"not,a,configuration\n", icb)
+            assert message.startswith(f"{label}: "), message
+            for part in ("../", "/etc", "secrets/", str(tmp_path)):
+                assert part not in message, message
+        # Valid bytes under a hostile name are read from the bytes, not from the name.
+        cfg, _ = parse_upload("../../etc/passwd.csv", assignment_csv(icb, {}), icb)
+        assert cfg.n_footprints == 42
+        cfg, _ = parse_upload(str(real), assignment_csv(icb, {}), icb)
+        assert cfg.n_footprints == 42  # not the 41 of the file on disk
+    finally:
+        watching[0] = False
+    assert not [p for p in opened if "passwd" in p or "secrets" in p or "key.toml" in p or str(tmp_path) in p or "real.csv" in p], opened
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+# ---------------------------------------------------------------------------------------------- 10. downloads
+@pytest.fixture
+def media(monkeypatch):
+    """The in-memory media stores AppTest's runs use, so download buttons' files can be read back."""
+    stores: list[MemoryMediaFileStorage] = []
+
+    class Recording(MemoryMediaFileStorage):
+        def __init__(self, endpoint: str) -> None:
+            super().__init__(endpoint)
+            stores.append(self)
+
+    monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", Recording)
+    return stores
+
+
+def downloaded(media, button) -> bytes:
+    name = button.proto.url.rsplit("/", 1)[-1]
+    return media[-1].get_file(name).content
+
+
+def test_prepare_downloads_and_read_them(store, media, icb):
+    at = start_app()
+    assert not at.get("download_button")
+    at.button(key="prep_dl").click().run()
+    assert_ok(at)
+    buttons = {b.label: b for b in at.get("download_button")}
+    assert list(buttons) == ["Download footprints (GeoJSON)", "Download footprint table (CSV)",
+                             "Download configuration (CSV)", "Download all metrics (JSON)"]
+
+    geo = json.loads(downloaded(media, buttons["Download footprints (GeoJSON)"]))
+    assert geo["type"] == "FeatureCollection"
+    assert len(geo["features"]) == 42
+    assert {f["properties"]["footprint"] for f in geo["features"]} == set(Configuration.baseline(icb).names)
+    assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in geo["features"])
+    table = list(csv.DictReader(io.StringIO(downloaded(media, buttons["Download footprint table (CSV)"]).decode())))
+    assert len(table) == 42
+    rows = list(csv.DictReader(io.StringIO(downloaded(media, buttons["Download configuration (CSV)"]).decode())))
+    assert len(rows) == 42 and {"unit_code", "footprint"} <= set(rows[0])
+    metrics = json.loads(downloaded(media, buttons["Download all metrics (JSON)"]))
+    assert metrics["overall"]["footprints"] == 42
+
+    # The downloads follow the map: after a move they are prepared again and hold 41 footprints.
+    move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West merged")
+    assert not at.get("download_button")  # stale downloads are not offered
+    at.button(key="prep_dl").click().run()
+    assert_ok(at)
+    geo = json.loads(downloaded(media, at.get("download_button")[0]))
+    assert len(geo["features"]) == 41
+    back, _ = parse_upload("footprints.geojson", json.dumps(geo).encode(), icb)  # and the export opens again
+    assert back.n_footprints == 41
