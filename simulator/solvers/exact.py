@@ -75,6 +75,8 @@ class ExactSolver(Solver):
         pop = p.population
         cap = cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else p.params.band[1]
         self.stats_["population_cap"] = cap
+        self.stats_["candidates_rule"] = (f"connected footprints of at most {cap:,.0f} people, and today's ICBs (or "
+                                          "groups the constraints keep together) standing alone above that")
         region = m.blocks.region_ods.to_numpy()
         neighbours = m.neighbours
         if cons.within_region:

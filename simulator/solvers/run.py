@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import copy
+
 from simulator.configuration import Configuration
+from simulator.constraints import PopulationLimit
 from simulator.errors import ScenarioError
 from simulator.solvers.base import Problem, Solver
 from simulator.solvers.exact import ExactSolver
@@ -52,8 +55,14 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
     if solver == "exact" or (solver == "auto" and model.level in ("icb", "sicbl") and not big_max_moved):
         s = ExactSolver(problem, seed=seed, time_limit=time_limit, progress=progress).solve()
         if s.configuration_ is not None and s.status_ != "optimal" and solver == "auto":
-            # Polish an unproven answer with the local search, keeping the exact solver's bound.
-            ls = LocalSearchSolver(problem, seed=seed, start=s.configuration_, iterations=iterations,
+            # Polish an unproven answer with the local search, keeping the exact solver's bound. The bound holds
+            # over the exact solver's candidates (footprints up to the population cap, or today's ICBs standing
+            # alone), so the polish keeps to them too.
+            capped = copy.copy(problem)
+            capped.constraints = copy.copy(problem.constraints)
+            if not (capped.constraints.ceiling and capped.constraints.ceiling.hard):
+                capped.constraints.ceiling = PopulationLimit(s.stats_["population_cap"], hard=True)
+            ls = LocalSearchSolver(capped, seed=seed, start=s.configuration_, iterations=iterations,
                                    progress=progress).solve()
             s.runtime_ += ls.runtime_
             s.stats_["local_search_s"] = round(ls.runtime_, 3)
