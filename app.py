@@ -58,11 +58,28 @@ def say(message: str, kind: str = "info") -> None:
     st.session_state["flash"] = (kind, message)
 
 
+def show_params(params: MetricParameters) -> None:
+    """Put opened parameters into the sidebar's widgets on the next run (they would otherwise keep their own)."""
+    st.session_state["pending_params"] = params
+
+
+def _apply_pending_params() -> None:
+    params = st.session_state.pop("pending_params", None)
+    if params is None:
+        return
+    st.session_state["measure"] = params.population_measure
+    st.session_state["band"] = tuple(min(max(b / 1e6, 0.5), 4.0) for b in params.band)
+    st.session_state["authority_set"] = params.authority_set
+    for t in TERMS:
+        st.session_state[f"w_{t}"] = min(max(float(params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.0), 10.0)
+
+
 # ---------------------------------------------------------------------------------------------- sidebar
 with st.sidebar:
     st.header("Scenario")
     st.radio("Building blocks", list(LEVELS), format_func=LEVELS.get, key="level")
     ws = workspace()
+    _apply_pending_params()  # before the widgets are drawn: a widget's value cannot be set after
     measure = st.selectbox("Population measure (drives the band)", list(MEASURES), format_func=MEASURES.get,
                            index=list(MEASURES).index(ws.params.population_measure), key="measure")
     band = st.slider("Target band (millions)", 0.5, 4.0, (ws.params.band[0] / 1e6, ws.params.band[1] / 1e6), 0.1,
@@ -91,6 +108,9 @@ with st.sidebar:
 model = ws.model
 
 # ---------------------------------------------------------------------------------------------- optimiser
+# Messages that come and go live in fixed slots (containers), so they never shift the elements below them: a
+# shifted element is a new one to the browser, and the tabs would jump back to the first after every message.
+running = st.container()
 if run:
     from simulator.scenario import Scenario
     from simulator.solvers.run import optimise
@@ -106,8 +126,8 @@ if run:
         constraints["min_acute_trusts"] = int(min_acute)
     scenario = Scenario(name="app", level=model.level, params=ws.params, constraints=constraints)
     st.session_state["before_optimiser"] = ws.evaluation()
-    st.button("Cancel", key="cancel_optimiser", help="Stops the optimiser and keeps your map as it was")
-    bar = st.progress(0.0, text="Optimising ...")
+    running.button("Cancel", key="cancel_optimiser", help="Stops the optimiser and keeps your map as it was")
+    bar = running.progress(0.0, text="Optimising ...")
 
     def progress(message: str, fraction: float) -> None:
         bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message)  # a rerun (Cancel) stops the run here
@@ -127,9 +147,10 @@ if run:
 
 # ---------------------------------------------------------------------------------------------- header
 st.title("ICB merger scenario simulator")
+flash = st.container()
 if "flash" in st.session_state:
-    kind, message = st.session_state.pop("flash")
-    getattr(st, kind)(message)
+    kind, message = st.session_state["flash"]  # dropped at the end of a run that gets there (no st.rerun on the way)
+    getattr(flash, kind)(message)
 ev = ws.evaluation()
 o = ev.overall
 cols = st.columns(6)
@@ -140,17 +161,19 @@ cols[3].metric("Localisation", f"{o['localisation_index']:.1%}")
 cols[4].metric("Running-cost saving", f"£{o['running_cost_saving_gbp'] / 1e6:,.1f}m")
 cols[5].metric("Score (lower is better)", f"{ev.score:.4f}")
 st.caption(f"Population: {MEASURES[ws.params.population_measure]}. {LEVELS[model.level]} building blocks.")
+problems = st.container()
 for problem in ws.problems():
-    st.warning(problem)
+    problems.warning(problem)
 
 # ---------------------------------------------------------------------------------------------- edit panel
 cfg = ws.configuration
 codes = list(model.blocks.code)
 label = dict(zip(model.blocks.code, model.blocks.name))
-selected_on_map = st.session_state.get("map_selection", [])
+if "map_pick" in st.session_state:  # blocks just clicked on the map: a keyed widget ignores a changed default
+    st.session_state["pick_blocks"] = st.session_state.pop("map_pick")
 with st.form("edit", clear_on_submit=False):
     c1, c2, c3 = st.columns([3, 2, 2])
-    picked = c1.multiselect("Blocks to move (or click them on the map)", codes, default=selected_on_map,
+    picked = c1.multiselect("Blocks to move (or click them on the map)", codes,
                             format_func=lambda c: f"{label[c]} ({c})", key="pick_blocks")
     target = c2.selectbox("Move to footprint", ["New footprint ..."] + cfg.names, key="target_fp")
     new_name = c3.text_input("Name of a new footprint", key="new_fp_name")
@@ -184,7 +207,7 @@ if show_networks:
     layers.append(pdk.Layer("LineLayer", data=network_links(model), id="networks", get_source_position="from",
                             get_target_position="to", get_color=[120, 0, 120], get_width=2, pickable=True))
 deck = pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(latitude=52.8, longitude=-1.6, zoom=5.3),
-                tooltip={"html": "{tip}"}, map_style=None)
+                tooltip={"text": "{tip}"}, map_style=None)
 event = st.pydeck_chart(deck, on_select="rerun", selection_mode="multi-object", key="map", height=560)
 try:
     objs = event.selection.objects.get("blocks", []) if event and event.selection else []
@@ -193,6 +216,7 @@ except AttributeError:
 sel = sorted({o["code"] for o in objs})
 if sel and sel != st.session_state.get("map_selection"):
     st.session_state["map_selection"] = sel
+    st.session_state["map_pick"] = sel
     st.rerun()
 
 # ---------------------------------------------------------------------------------------------- tables and charts
@@ -229,7 +253,10 @@ with tabs[3]:
 with tabs[4]:
     st.dataframe(ev.authorities, hide_index=True, width="stretch")
 with tabs[5]:
-    today = Workspace(model, ws.params).evaluation()
+    today_key = f"today_{model.level}"
+    if st.session_state.get(today_key, (None,))[0] != ws.params:
+        st.session_state[today_key] = (ws.params, Workspace(model, ws.params).evaluation())
+    today = st.session_state[today_key][1]
     st.write(f"{ws.blocks_moved()} block(s) have left the footprint that holds most of their ICB; "
              f"{o['footprints']} footprints against today's 42.")
     st.dataframe(pd.DataFrame(diff(today, ev)).rename(columns={"A": "today", "B": "this map"}),
@@ -249,13 +276,13 @@ with tabs[6]:
         for col_, (title, conf) in zip((left, right), ((a, cfg_a), ("This map", cfg))):
             fps = dict(zip(model.blocks.code, np.array(conf.names)[conf.assignment]))
             data = [{"polygon": ring, "fill": footprint_colour(fps[s["code"]]),
-                     "tip": f"{s['name']}<br/>{fps[s['code']]}"}
+                     "tip": f"{s['name']}\n{fps[s['code']]}"}
                     for s in shapes for ring in s["rings"]]
             col_.caption(title)
             col_.pydeck_chart(pdk.Deck(layers=[pdk.Layer("PolygonLayer", data=data, get_polygon="polygon",
                                                          get_fill_color="fill", pickable=True, opacity=0.8)],
                                        initial_view_state=pdk.ViewState(latitude=52.8, longitude=-1.6, zoom=4.6),
-                                       tooltip={"html": "{tip}"}, map_style=None), height=380)
+                                       tooltip={"text": "{tip}"}, map_style=None), height=380)
 with tabs[7]:
     c1, c2 = st.columns(2)
     with c1:
@@ -273,6 +300,7 @@ with tabs[7]:
                 conf, params = store.load(pick, model)
                 ws.load(conf)
                 ws.params = params
+                show_params(params)
                 say(f"Opened {pick}.", "success")
                 st.rerun()
     with c2:
@@ -284,6 +312,7 @@ with tabs[7]:
                 ws.load(conf)
                 if params is not None:
                     ws.params = params
+                    show_params(params)
                 say(f"Opened {up.name}: {conf.n_footprints} footprints.", "success")
             except IcbSimError as exc:
                 say(str(exc), "error")
@@ -304,3 +333,5 @@ with tabs[7]:
                                mime="text/csv", key="dl_assignment")
             st.download_button("Download all metrics (JSON)", files["metrics.json"], file_name="metrics.json",
                                mime="application/json", key="dl_metrics")
+
+st.session_state.pop("flash", None)  # shown by this run, which got to its end

@@ -30,7 +30,7 @@ def footprint_colour(name: str) -> list[int]:
 
 
 def block_polygons(shapes: list[dict], config, evaluation, colour_by: str = "footprint") -> list[dict]:
-    """Rows for a pydeck PolygonLayer: one per ring, with fill colour and an HTML tooltip."""
+    """Rows for a pydeck PolygonLayer: one per ring, with fill colour and a tooltip (lines split by newlines)."""
     fp_of = dict(zip(config.model.blocks.code, np.array(config.names)[config.assignment]))
     rows = evaluation.footprints.set_index("footprint")
     metric = None
@@ -39,8 +39,8 @@ def block_polygons(shapes: list[dict], config, evaluation, colour_by: str = "foo
         lo, hi = float(metric.min()), float(metric.max())
     tips, fills = {}, {}
     for f, row in rows.iterrows():
-        tips[f] = (f"Footprint: {f}<br/>Population: {row.population:,.0f} ({row.band_status})<br/>Members: "
-                   f"{row.n_members}<br/>Allocation per head: £{row.allocation_per_head:,.0f}<br/>Localisation: "
+        tips[f] = (f"Footprint: {f}\nPopulation: {row.population:,.0f} ({row.band_status})\nMembers: "
+                   f"{row.n_members}\nAllocation per head: £{row.allocation_per_head:,.0f}\nLocalisation: "
                    f"{row.localisation_index:.1%}")
         if colour_by == "footprint":
             fills[f] = footprint_colour(f)
@@ -52,7 +52,7 @@ def block_polygons(shapes: list[dict], config, evaluation, colour_by: str = "foo
     out = []
     for s in shapes:
         f = fp_of[s["code"]]
-        tip = f"{s['name']} ({s['code']})<br/>{tips[f]}"
+        tip = f"{s['name']} ({s['code']})\n{tips[f]}"
         for ring in s["rings"]:
             out.append({"code": s["code"], "polygon": ring, "fill": fills[f], "tip": tip})
     return out
@@ -63,7 +63,7 @@ def trust_points(model) -> list[dict]:
     t = model.trusts
     ok = (model.trust_host >= 0) & t.lat.notna().to_numpy() & t.acute.to_numpy()
     return [{"lon": r.lon, "lat": r.lat, "r": 3500 if r.major else 1500,
-             "tip": f"{r.name}<br/>{'Major trust: ' + r.major_reason if r.major else 'Acute trust'}"}
+             "tip": f"{r.name}\n{'Major trust: ' + r.major_reason if r.major else 'Acute trust'}"}
             for r in t[ok].itertuples()]
 
 

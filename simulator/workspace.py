@@ -14,7 +14,7 @@ import numpy as np
 
 from simulator.configuration import Configuration
 from simulator.constraints import moved_blocks
-from simulator.errors import IcbSimError, InputFileError
+from simulator.errors import ConfigurationError, IcbSimError, InputFileError, ScenarioError
 from simulator.metrics.evaluate import Evaluation, MetricParameters, evaluate
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -169,7 +169,10 @@ def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, Metr
     elif suffix in (".geojson", ".json"):
         pairs, _ = parse_geojson(text, label)
     elif suffix == ".toml":
-        sc = parse_scenario(text, label, base_dir=None)
+        try:
+            sc = parse_scenario(text, label, base_dir=None)
+        except ScenarioError as exc:
+            raise InputFileError(str(exc)) from None
         params = sc.params
         if sc.level != model.level:
             raise InputFileError(f"{label}: a {sc.level}-level scenario; switch the level to {sc.level} first")
@@ -187,7 +190,10 @@ def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, Metr
     level = levels.pop()
     if level != model.level:
         raise InputFileError(f"{label}: holds {level} codes; switch the level to {level} first")
-    return Configuration.from_mapping(model, pairs, allow_noncontiguous=True, source=label), params
+    try:
+        return Configuration.from_mapping(model, pairs, allow_noncontiguous=True, source=label), params
+    except ConfigurationError as exc:  # unknown, repeated or missing blocks: the file is at fault
+        raise InputFileError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------------------------- saved scenarios

@@ -13,10 +13,11 @@ import io
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-pytest.importorskip("streamlit", reason="the app's tests need streamlit: pip install -e '.[app,test]'")
+pytest.importorskip("streamlit", reason="the app's tests need streamlit (a dependency): pip install -e '.[test]'")
 pytest.importorskip("pydeck", reason="the app's tests need pydeck (installed with streamlit)")
 
 import streamlit as st  # noqa: E402
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.integration
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 180
 MOVE = "FormSubmitter:edit-Move blocks"  # the form's submit button ("Move blocks")
-CORNWALL, KENT = "E54000036", "E54000032"
+CORNWALL, DEVON, KENT = "E54000036", "E54000037", "E54000032"
 CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER = "E54000008", "E54000057"
 
 
@@ -140,6 +141,28 @@ def test_move_without_blocks_or_name_says_what_is_missing(store):
     assert "Name the footprint to move the blocks to." in messages(at)
     assert footprints(at) == 42
     assert at.button(key="undo").disabled  # nothing happened, nothing to undo
+
+
+def test_blocks_clicked_on_the_map_fill_the_move_list(store, monkeypatch):
+    """AppTest cannot click a pydeck map: the map's selection event is given as the browser would send it."""
+    real = st.pydeck_chart
+    clicked: list[str] = []
+
+    def pydeck_chart(deck, *args, **kwargs):
+        event = real(deck, *args, **kwargs)
+        if kwargs.get("key") == "map" and clicked:
+            return SimpleNamespace(selection=SimpleNamespace(objects={"blocks": [{"code": c} for c in clicked]}))
+        return event
+
+    monkeypatch.setattr(st, "pydeck_chart", pydeck_chart)
+    at = start_app()
+    clicked[:] = [DEVON, CORNWALL]
+    at.run()
+    assert_ok(at)
+    assert at.multiselect(key="pick_blocks").value == [CORNWALL, DEVON]
+    move(at, [CORNWALL, DEVON], new_name="Peninsula")  # the same list, as the user would submit it
+    assert footprints(at) == 41
+    assert any(m.startswith("Moved 2 block(s) to Peninsula") for m in messages(at))
 
 
 # ---------------------------------------------------------------------------------------------- 3. merge

@@ -1,0 +1,173 @@
+"""End to end in a real browser: ``streamlit run app.py`` on a loopback port, driven by headless Chromium.
+
+Needs Debian's Chromium at /usr/bin/chromium and the ``playwright`` Python package (never ``playwright install``:
+the browser comes from Debian). Skipped, saying why, if either is missing:
+
+    apt-get update && apt-get install -y chromium chromium-driver
+    pip install playwright
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SERVER_START_S = 90
+UI_TIMEOUT_MS = 60_000
+SCREENSHOT_COPY = Path("/tmp/app_screenshot.png")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group (start_new_session below)
+        proc.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=15)
+
+
+@pytest.fixture
+def sync_api():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium chromium-driver")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.skip("the playwright Python package is missing: pip install playwright (no 'playwright install')")
+    return sync_api
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``streamlit run app.py`` on a free loopback port with its own scenario store; always stopped afterwards."""
+    pytest.importorskip("streamlit")
+    port = _free_port()
+    env = dict(os.environ, ICBSIM_STORE=str(tmp_path / "scenarios.sqlite"))
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}: "
+                            f"{(tmp_path / 'streamlit.log').read_text(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "_stcore/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer on {url} within {SERVER_START_S} s")
+            time.sleep(0.5)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert r.status == 200
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def test_move_blocks_and_download_in_a_real_browser(sync_api, server, tmp_path):
+    expect = sync_api.expect
+    t0 = time.monotonic()
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200}, accept_downloads=True)
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(server, wait_until="domcontentloaded")
+            expect(page).to_have_title("ICB merger scenario simulator", timeout=UI_TIMEOUT_MS)
+
+            footprints = (page.get_by_test_id("stMetric").filter(has_text="Footprints")
+                          .get_by_test_id("stMetricValue"))
+            expect(footprints).to_have_text("42", timeout=UI_TIMEOUT_MS)  # the model loads on the first run
+
+            # Move two blocks into a new footprint: type in the multiselect, Enter picks the match.
+            blocks = page.get_by_test_id("stMultiSelect").filter(has_text="Blocks to move")
+            for name in ("Cheshire and Merseyside", "Greater Manchester"):
+                blocks.locator("input").fill(name)
+                expect(page.get_by_role("option").first).to_contain_text(name)
+                blocks.locator("input").press("Enter")
+                expect(blocks).to_contain_text(name)
+            page.keyboard.press("Escape")
+            page.get_by_label("Name of a new footprint").fill("North West merged")
+            page.get_by_role("button", name="Move blocks").click()
+            expect(footprints).to_have_text("41", timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_text("Moved 2 block(s) to North West merged.")).to_be_visible()
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+
+            screenshot = tmp_path / "app_screenshot.png"
+            page.wait_for_timeout(1500)  # let the map redraw its colours
+            page.screenshot(path=str(screenshot), full_page=False)
+            shutil.copyfile(screenshot, SCREENSHOT_COPY)
+            assert screenshot.stat().st_size > 10_000
+
+            # Hovering a block shows its tooltip as lines of text (no HTML tags showing).
+            chart = page.get_by_test_id("stDeckGlJsonChart").first
+            chart.scroll_into_view_if_needed()
+            box = chart.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2 - 30, box["y"] + box["height"] / 2 - 30)
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)  # the Midlands
+            tooltip = page.locator(".deck-tooltip")
+            expect(tooltip).to_contain_text("Footprint: ", timeout=UI_TIMEOUT_MS)
+            text = tooltip.inner_text()
+            assert "<br" not in text and "Population: " in text and len(text.strip().splitlines()) >= 5, text
+            page.mouse.move(5, 5)
+
+            # The last tab: prepare downloads, then download the dissolved footprints.
+            tab = page.get_by_role("tab", name="Save, open, download")
+            tab.click()
+            expect(tab).to_have_attribute("aria-selected", "true")
+            page.get_by_role("button", name="Prepare downloads").click()
+            download_button = page.get_by_role("button", name="Download footprints (GeoJSON)")
+            expect(page.get_by_test_id("stDownloadButton")).to_have_count(4, timeout=UI_TIMEOUT_MS)
+            expect(tab).to_have_attribute("aria-selected", "true")  # the rerun keeps the user on this tab
+            expect(download_button).to_be_visible()
+            with page.expect_download(timeout=UI_TIMEOUT_MS) as info:
+                download_button.click()
+            download = info.value
+            assert download.suggested_filename == "footprints.geojson"
+            path = tmp_path / "footprints.geojson"
+            download.save_as(str(path))
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            assert doc["type"] == "FeatureCollection"
+            assert len(doc["features"]) == 41
+            merged = [f for f in doc["features"] if f["properties"]["footprint"] == "North West merged"]
+            assert len(merged) == 1 and set(merged[0]["properties"]["members"]) == {"E54000008", "E54000057"}
+        finally:
+            browser.close()
+    print(f"browser workflow: {time.monotonic() - t0:.1f} s")
