@@ -51,6 +51,7 @@ class Constraints:
     min_acute_trusts: int = 0
     floor: PopulationLimit | None = None
     ceiling: PopulationLimit | None = None
+    ceiling_from_band: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ checks of a whole configuration

@@ -267,7 +267,8 @@ def test_max_moved_sicbl_level_counts_sub_icb_locations(sicbl_model):
 
 
 def test_keep_whole_lad_at_icb_level(icb_model):
-    problem, s = solve_exact(icb_model, 'keep_whole = ["lad"]')
+    problem, s = solve_exact(icb_model, """keep_whole = ["lad"]
+population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
     a = s.configuration_.assignment
     checked = 0
     for lad, share in icb_model.lad_block_share.items():
@@ -279,7 +280,8 @@ def test_keep_whole_lad_at_icb_level(icb_model):
 
 
 def test_authorities_whole_at_icb_level(icb_model):
-    problem, s = solve_exact(icb_model, "authorities_whole = true")
+    problem, s = solve_exact(icb_model, """authorities_whole = true
+population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
     a = s.configuration_.assignment
     auth = icb_model.authorities
     mayoral = np.flatnonzero((auth.mayoral & auth.mayor_in_office).to_numpy())
@@ -293,7 +295,8 @@ def test_authorities_whole_at_icb_level(icb_model):
 
 
 def test_pathology_networks_whole_at_icb_level(icb_model):
-    problem, s = solve_exact(icb_model, "pathology_networks_whole = true")
+    problem, s = solve_exact(icb_model, """pathology_networks_whole = true
+population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
     a = s.configuration_.assignment
     for n, trusts in enumerate(icb_model.network_trusts):
         hosts = icb_model.trust_host[trusts]
@@ -410,7 +413,8 @@ def test_local_search_acute_floor_region_count(place_model, ls_constrained):
 def test_local_search_keep_whole_lad_at_place_level(icb_model, place_model):
     """Every council's places in one footprint. Start: the exact ICB answer with councils whole (1% tolerance at
     ICB level), refined to places, with footprints that still share a council merged (own code)."""
-    _, coarse = solve_exact(icb_model, 'keep_whole = ["lad"]')
+    _, coarse = solve_exact(icb_model, """keep_whole = ["lad"]
+population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
     start = refine(coarse.configuration_, place_model).assignment.copy()
     lad = place_model.blocks.lad_code.to_numpy()
     changed = True
@@ -423,7 +427,8 @@ def test_local_search_keep_whole_lad_at_place_level(icb_model, place_model):
                 changed = True
     start = np.unique(start, return_inverse=True)[1]
     start_cfg = Configuration(place_model, start, [f"F{i}" for i in range(start.max() + 1)])
-    problem = make_problem(place_model, 'keep_whole = ["lad"]')
+    problem = make_problem(place_model, """keep_whole = ["lad"]
+population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
     assert problem.violations(start_cfg) == []
     s = LocalSearchSolver(problem, seed=0, iterations=3000, start=start_cfg).solve()
     assert problem.violations(s.configuration_) == []
@@ -441,8 +446,10 @@ def test_local_search_hard_ceiling_never_broken(place_model):
 
 
 def test_local_search_pathology_networks_whole_at_place_level(icb_model, place_model):
-    _, coarse = solve_exact(icb_model, "pathology_networks_whole = true")
-    problem = make_problem(place_model, "pathology_networks_whole = true")
+    _, coarse = solve_exact(icb_model, """pathology_networks_whole = true
+population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
+    problem = make_problem(place_model, """pathology_networks_whole = true
+population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
     start = refine(coarse.configuration_, place_model)
     assert problem.violations(start) == []
     s = LocalSearchSolver(problem, seed=1, iterations=2000, start=start).solve()

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from simulator.configuration import Configuration
-from simulator.constraints import Constraints, build_constraints
+from simulator.constraints import Constraints, PopulationLimit, build_constraints
 from simulator.metrics.evaluate import MetricParameters
 from simulator.metrics.score import scorer
 
@@ -41,6 +41,11 @@ class Problem:
         """Build from a parsed ``simulator.scenario.Scenario``."""
         constraints = build_constraints(model, scenario.constraints, str(scenario.path or scenario.name),
                                         authority_set=scenario.params.authority_set)
+        if constraints.ceiling is None:
+            # The band's ceiling is a hard rule unless the scenario says otherwise: footprints above it only as
+            # today's ICBs standing alone (reported out of band). Every solver then searches the same space.
+            constraints.ceiling = PopulationLimit(float(scenario.params.band[1]), hard=True)
+            constraints.ceiling_from_band = True
         return cls(model, scenario.params, constraints, start or Configuration.baseline(model), scenario.name)
 
     @property
