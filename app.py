@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
 from simulator.errors import IcbSimError
-from simulator.mapdata import block_polygons, block_shapes, footprint_colour, network_links, trust_points
+from simulator.mapdata import (authority_outlines, block_polygons, block_shapes, footprint_polygons, network_links,
+                               trust_points)
 from simulator.metrics.evaluate import MetricParameters
 from simulator.metrics.score import DEFAULT_WEIGHTS, TERMS
 from simulator.model import load_model
@@ -43,6 +43,20 @@ def get_store() -> ScenarioStore:
 @st.cache_data(show_spinner=False)
 def shapes_for(level: str) -> list[dict]:
     return block_shapes(get_model(level))
+
+
+@st.cache_data(show_spinner="Drawing authority outlines ...")
+def authorities_for(authority_set: str) -> list[dict]:
+    return authority_outlines(get_model("place"), authority_set)
+
+
+def small_map(title: str, config, target) -> None:
+    target.caption(title)
+    target.pydeck_chart(pdk.Deck(layers=[pdk.Layer("PolygonLayer", data=footprint_polygons(shapes, config),
+                                                   get_polygon="polygon", get_fill_color="fill", pickable=True,
+                                                   opacity=0.8)],
+                                 initial_view_state=pdk.ViewState(latitude=52.8, longitude=-1.6, zoom=4.6),
+                                 tooltip={"text": "{tip}"}, map_style=None), height=380)
 
 
 # ---------------------------------------------------------------------------------------------- session
@@ -95,6 +109,7 @@ with st.sidebar:
     colour_by = st.selectbox("Colour by", list(COLOUR_BY), format_func=COLOUR_BY.get, key="colour_by")
     show_trusts = st.checkbox("NHS trusts (major trusts larger)", value=False, key="show_trusts")
     show_networks = st.checkbox("Pathology networks (links between member trusts)", value=False, key="show_networks")
+    show_authorities = st.checkbox("Mayoral / strategic authorities (outlines)", value=False, key="show_authorities")
 
     st.header("Optimiser")
     within_region = st.checkbox("Stay within NHS regions", value=False, key="opt_region")
@@ -125,7 +140,7 @@ if run:
     if min_acute:
         constraints["min_acute_trusts"] = int(min_acute)
     scenario = Scenario(name="app", level=model.level, params=ws.params, constraints=constraints)
-    st.session_state["before_optimiser"] = ws.evaluation()
+    st.session_state["before_optimiser"] = (model.level, ws.configuration, ws.evaluation())
     running.button("Cancel", key="cancel_optimiser", help="Stops the optimiser and keeps your map as it was")
     bar = running.progress(0.0, text="Optimising ...")
 
@@ -138,6 +153,7 @@ if run:
             say("No configuration meets these constraints: " + "; ".join(solver.explanation_), "error")
         else:
             ws.load(solver.configuration_)
+            st.session_state["after_optimiser"] = (model.level, solver.configuration_)
             gap = "no bound" if solver.gap_ is None else f"gap {solver.gap_:.2%}"
             say(f"Optimiser ({solver.name}): {solver.status_}, score {solver.objective_:.4f}, {gap}, "
                 f"{solver.runtime_:.1f} s. Undo returns to your map.", "success")
@@ -206,6 +222,9 @@ if show_trusts:
 if show_networks:
     layers.append(pdk.Layer("LineLayer", data=network_links(model), id="networks", get_source_position="from",
                             get_target_position="to", get_color=[120, 0, 120], get_width=2, pickable=True))
+if show_authorities:
+    layers.append(pdk.Layer("PathLayer", data=authorities_for(ws.params.authority_set), id="authorities",
+                            get_path="path", get_color=[0, 0, 0], width_min_pixels=2, pickable=True))
 deck = pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(latitude=52.8, longitude=-1.6, zoom=5.3),
                 tooltip={"text": "{tip}"}, map_style=None)
 event = st.pydeck_chart(deck, on_select="rerun", selection_mode="multi-object", key="map", height=560)
@@ -263,26 +282,37 @@ with tabs[5]:
                  hide_index=True, width="stretch")
 store = get_store()
 with tabs[6]:
-    saved = store.names(model.level)
-    if len(saved) < 1:
-        st.info("Save a scenario (last tab) to compare it with the current map.")
+    before = st.session_state.get("before_optimiser")
+    after = st.session_state.get("after_optimiser")
+    if before and after and before[0] == after[0] == model.level:
+        st.subheader("The optimiser's result beside your starting map")
+        ev_after = Workspace(model, ws.params, after[1]).evaluation()
+        st.dataframe(pd.DataFrame(diff(before[2], ev_after)).rename(columns={"A": "starting map", "B": "optimised"}),
+                     hide_index=True, width="stretch")
+        left, right = st.columns(2)
+        small_map("Starting map", before[1], left)
+        small_map("Optimised", after[1], right)
+    st.subheader("Compare two scenarios")
+    options = ["This map"] + store.names(model.level)
+    if len(options) < 2:
+        st.info("Save a scenario (last tab) to compare it with the current map or another saved one.")
     else:
-        a = st.selectbox("Compare saved scenario", saved, key="cmp_a")
-        cfg_a, params_a = store.load(a, model)
-        ev_a = Workspace(model, ws.params, cfg_a).evaluation()
-        st.dataframe(pd.DataFrame(diff(ev_a, ev)).rename(columns={"A": a, "B": "this map"}), hide_index=True,
+        c1, c2 = st.columns(2)
+        a = c1.selectbox("Scenario A", options, index=1, key="cmp_a")
+        b = c2.selectbox("Scenario B", options, index=0, key="cmp_b")
+
+        def resolve(name: str):
+            if name == "This map":
+                return cfg, ev
+            conf, _ = store.load(name, model)
+            return conf, Workspace(model, ws.params, conf).evaluation()
+
+        (cfg_a, ev_a), (cfg_b, ev_b) = resolve(a), resolve(b)
+        st.dataframe(pd.DataFrame(diff(ev_a, ev_b)).rename(columns={"A": a, "B": b}), hide_index=True,
                      width="stretch")
         left, right = st.columns(2)
-        for col_, (title, conf) in zip((left, right), ((a, cfg_a), ("This map", cfg))):
-            fps = dict(zip(model.blocks.code, np.array(conf.names)[conf.assignment]))
-            data = [{"polygon": ring, "fill": footprint_colour(fps[s["code"]]),
-                     "tip": f"{s['name']}\n{fps[s['code']]}"}
-                    for s in shapes for ring in s["rings"]]
-            col_.caption(title)
-            col_.pydeck_chart(pdk.Deck(layers=[pdk.Layer("PolygonLayer", data=data, get_polygon="polygon",
-                                                         get_fill_color="fill", pickable=True, opacity=0.8)],
-                                       initial_view_state=pdk.ViewState(latitude=52.8, longitude=-1.6, zoom=4.6),
-                                       tooltip={"text": "{tip}"}, map_style=None), height=380)
+        small_map(a, cfg_a, left)
+        small_map(b, cfg_b, right)
 with tabs[7]:
     c1, c2 = st.columns(2)
     with c1:

@@ -77,3 +77,32 @@ def network_links(model) -> list[dict]:
         for a, b in zip(pts, pts[1:]):
             links.append({"from": a, "to": b, "tip": model.networks.network_name.iloc[n]})
     return links
+
+
+def authority_outlines(place_model, authority_set: str = "mayoral") -> list[dict]:
+    """Outline paths of the selected authorities, dissolved from the place blocks they cover.
+
+    Places lie wholly in one council, so at place level an authority is exactly a union of places.
+    """
+    import shapely
+    from shapely.geometry import mapping
+
+    from simulator.metrics.authorities import selected
+
+    out = []
+    for a in selected(place_model, authority_set):
+        idx = [i for i in range(place_model.n_blocks) if place_model.authority_overlap[i, a] > 0]
+        if not idx:
+            continue
+        shape = shapely.simplify(shapely.union_all([place_model.geometry[i] for i in idx], grid_size=1e-6), 0.002)
+        for poly in shapely.get_parts(shape):
+            path = [[round(x, 4), round(y, 4)] for x, y in mapping(poly)["coordinates"][0]]
+            out.append({"path": path, "tip": place_model.authorities.name.iloc[a]})
+    return out
+
+
+def footprint_polygons(shapes: list[dict], config) -> list[dict]:
+    """Rows for a small map of a configuration: blocks coloured by footprint."""
+    fps = dict(zip(config.model.blocks.code, np.array(config.names)[config.assignment]))
+    return [{"polygon": ring, "fill": footprint_colour(fps[s["code"]]), "tip": f"{s['name']}\n{fps[s['code']]}"}
+            for s in shapes for ring in s["rings"]]

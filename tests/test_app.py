@@ -271,10 +271,30 @@ def test_optimiser_at_icb_level_then_undo(store):
     assert footprints(at) < 42
     assert float(metric(at, "Score").value) < before
     assert not at.warning  # the optimiser keeps footprints contiguous
+    # The Compare tab shows the result beside the starting map.
+    compare = at.tabs[6]
+    table = compare.dataframe[0].value.set_index("measure")
+    assert list(table.columns) == ["starting map", "optimised", "change"]
+    assert table.loc["footprints", "starting map"] == 42 and table.loc["footprints", "optimised"] < 42
+    assert len(compare.get("deck_gl_json_chart")) == 2
     at.button(key="undo").click().run()
     assert_ok(at)
     assert footprints(at) == 42
     assert float(metric(at, "Score").value) == before
+
+
+def test_map_layers_switch_on(store):
+    at = start_app()
+    for key in ("show_trusts", "show_networks", "show_authorities"):
+        at.checkbox(key=key).check().run()
+        assert_ok(at)
+    import json as _json
+
+    spec = _json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+    ids = [layer.get("id") for layer in spec["layers"]]
+    assert ids == ["blocks", "trusts", "networks", "authorities"]
+    outlines = next(layer for layer in spec["layers"] if layer["id"] == "authorities")["data"]
+    assert {row["tip"] for row in outlines} >= {"Greater Manchester", "Greater London Authority"}
 
 
 # ---------------------------------------------------------------------------------------------- 8. save, restart, open, compare
@@ -324,9 +344,9 @@ def test_save_then_open_after_restart_and_compare(store):
     tables = compare.dataframe
     assert len(tables) == 1
     df = tables[0].value
-    assert list(df.columns) == ["measure", "NW merger", "this map", "change"]
+    assert list(df.columns) == ["measure", "NW merger", "This map", "change"]
     row = df.set_index("measure").loc["footprints"]
-    assert (row["NW merger"], row["this map"], row["change"]) == (41, 42, 1)
+    assert (row["NW merger"], row["This map"], row["change"]) == (41, 42, 1)
     assert len(compare.get("deck_gl_json_chart")) == 2  # the two maps side by side
 
 
@@ -560,3 +580,20 @@ def test_prepare_downloads_and_read_them(store, media, icb):
     assert len(geo["features"]) == 41
     back, _ = parse_upload("footprints.geojson", json.dumps(geo).encode(), icb)  # and the export opens again
     assert back.n_footprints == 41
+
+
+def test_compare_two_saved_scenarios(store):
+    at = start_app()
+    at.text_input(key="save_name").set_value("Today")
+    at.button(key="save_btn").click().run()
+    move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West merged")
+    at.text_input(key="save_name").set_value("Merged")
+    at.button(key="save_btn").click().run()
+    assert_ok(at)
+    at.selectbox(key="cmp_a").set_value("Today").run()
+    at.selectbox(key="cmp_b").set_value("Merged").run()
+    assert_ok(at)
+    df = at.tabs[6].dataframe[-1].value.set_index("measure")
+    assert list(df.columns) == ["Today", "Merged", "change"]
+    assert (df.loc["footprints", "Today"], df.loc["footprints", "Merged"]) == (42, 41)
+    assert df.loc["£ at stake", "Merged"] > 0 == df.loc["£ at stake", "Today"]
