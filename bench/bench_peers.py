@@ -418,7 +418,7 @@ def main() -> int:
           f"{bench.band[0] / 1e6:g}-{bench.band[1] / 1e6:g}m, obj@ours_t = the peer's best objective by our "
           f"wall time,\n"
           f"cap+ = multi-block footprints over the {bench.band[1] / 1e6:g}m ceiling that are not a whole ICB of today "
-          f"(allowed by the objective at a band penalty, but outside the candidates our exact solver enumerates).")
+          f"(the scenario's hard rule forbids them: such a plan is not feasible).")
     print(_table(rows, ours))
     peers = [r for r in rows[1:] if "objective" in r]
     # Only plans that meet the scenario's hard rules count (by default the band ceiling is hard: footprints
