@@ -143,6 +143,39 @@ class Constraints:
         return pen
 
 
+def group_labels(n: int, groups: list[tuple[np.ndarray, str]]) -> np.ndarray:
+    """Label of each block such that blocks the groups chain together share a label (union-find)."""
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for idx, _ in groups:
+        for j in idx[1:]:
+            parent[find(int(j))] = find(int(idx[0]))
+    return np.array([find(i) for i in range(n)], dtype=int)
+
+
+def blocks_connected(blocks, neighbours: list[np.ndarray]) -> bool:
+    """True if the blocks form one piece through ``neighbours`` (an empty or single set is connected)."""
+    inside = set(int(b) for b in blocks)
+    if len(inside) <= 1:
+        return True
+    first = next(iter(inside))
+    seen, stack = {first}, [first]
+    while stack:
+        u = stack.pop()
+        for v in neighbours[u]:
+            v = int(v)
+            if v in inside and v not in seen:
+                seen.add(v)
+                stack.append(v)
+    return len(seen) == len(inside)
+
+
 def _indicator(groups: list[np.ndarray], n: int) -> sp.csr_matrix:
     rows = np.concatenate([np.asarray(g) for g in groups])
     cols = np.concatenate([np.full(len(g), j) for j, g in enumerate(groups)])

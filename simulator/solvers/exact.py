@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from simulator.configuration import Configuration
-from simulator.constraints import today_icb_sets
+from simulator.constraints import blocks_connected, group_labels, today_icb_sets
 from simulator.errors import ScenarioError
 from simulator.metrics.score import scorer
 from simulator.solvers.base import Problem, Solver
@@ -116,7 +116,7 @@ class ExactSolver(Solver):
             if not (pop[blocks].sum() > cap or locked[blocks].any()) or mask in have:
                 continue
             # The same checks as every enumerated candidate: in one piece, one region, no forbidden pair.
-            if not _connected_set(blocks, region_nb) or any(mask & forbid[int(i)] for i in blocks):
+            if not blocks_connected(blocks, region_nb) or any(mask & forbid[int(i)] for i in blocks):
                 continue
             masks.append(mask)
             have.add(mask)
@@ -309,37 +309,10 @@ class ExactSolver(Solver):
         self.explanation_ = explain_infeasible(self.problem, uncovered=uncovered)
 
 
-def _connected_set(blocks: np.ndarray, neighbours: list[np.ndarray]) -> bool:
-    inside = set(int(b) for b in blocks)
-    first = next(iter(inside))
-    seen, stack = {first}, [first]
-    while stack:
-        u = stack.pop()
-        for v in neighbours[u]:
-            v = int(v)
-            if v in inside and v not in seen:
-                seen.add(v)
-                stack.append(v)
-    return len(seen) == len(inside)
-
-
 def forced_components(n: int, cons) -> list[np.ndarray]:
     """Sets of blocks that the constraints' groups chain together (each of two or more blocks)."""
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for idx, _ in cons.groups:
-        for j in idx[1:]:
-            parent[find(int(j))] = find(int(idx[0]))
-    comps: dict[int, list[int]] = {}
-    for i in range(n):
-        comps.setdefault(find(i), []).append(i)
-    return [np.array(c) for c in comps.values() if len(c) > 1]
+    labels = group_labels(n, cons.groups)
+    return [np.flatnonzero(labels == r) for r in np.unique(labels) if (labels == r).sum() > 1]
 
 
 def _named(problem: Problem, assignment: np.ndarray) -> Configuration:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.constraints import acute_per_block, today_icb_sets
+from simulator.constraints import acute_per_block, blocks_connected, group_labels, today_icb_sets
 
 
 def _fmt(x: float) -> str:
@@ -18,18 +18,12 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str
     names = m.blocks.name.to_numpy()
     out: list[str] = []
     # Blocks forced together by "keep whole", must-merge, authorities and networks.
-    parent = list(range(m.n_blocks))
+    labels = group_labels(m.n_blocks, cons.groups)
 
     def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+        return int(labels[i])
 
     why_of: dict[int, list[str]] = {}
-    for idx, why in cons.groups:
-        for j in idx[1:]:
-            parent[find(int(j))] = find(int(idx[0]))
     for idx, why in cons.groups:
         why_of.setdefault(find(int(idx[0])), []).append(why)
     comps: dict[int, list[int]] = {}
@@ -46,7 +40,7 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str
         if cap is not None and total > cap and frozenset(blocks) not in standalone:
             out.append(f"{reasons} must stay together ({len(blocks)} blocks, {_fmt(total)} people), above the "
                        f"population ceiling of {_fmt(cap)}")
-        if not _connected(blocks, m.neighbours):
+        if not blocks_connected(blocks, m.neighbours):
             out.append(f"{reasons} must stay together but are not next to each other, and footprints must be "
                        "contiguous")
         if cons.within_region and len(set(region[blocks])) > 1:
@@ -81,19 +75,6 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str
     if not out:
         out.append(_deletion_filter(problem))
     return out
-
-
-def _connected(blocks: list[int], neighbours) -> bool:
-    inside = set(blocks)
-    seen, stack = {blocks[0]}, [blocks[0]]
-    while stack:
-        u = stack.pop()
-        for v in neighbours[u]:
-            v = int(v)
-            if v in inside and v not in seen:
-                seen.add(v)
-                stack.append(v)
-    return len(seen) == len(inside)
 
 
 def _deletion_filter(problem) -> str:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 
 import numpy as np
 
 from simulator.configuration import Configuration
-from simulator.constraints import acute_per_block, moved_blocks
+from simulator.constraints import acute_per_block, blocks_connected, group_labels, moved_blocks
 from simulator.errors import ScenarioError
 from simulator.incremental import MoveEvaluator
 from simulator.solvers.base import Problem, Solver
@@ -56,18 +55,7 @@ class LocalSearchSolver(Solver):
         m, cons = p.model, p.constraints
         n = m.n_blocks
         # Units: blocks that must stay together move together.
-        parent = list(range(n))
-
-        def find(i):
-            while parent[i] != i:
-                parent[i] = parent[parent[i]]
-                i = parent[i]
-            return i
-
-        for idx, _ in cons.groups:
-            for j in idx[1:]:
-                parent[find(int(j))] = find(int(idx[0]))
-        roots = [find(i) for i in range(n)]
+        roots = group_labels(n, cons.groups).tolist()
         units: dict[int, list[int]] = {}
         for i, r in enumerate(roots):
             units.setdefault(r, []).append(i)
@@ -126,7 +114,7 @@ class LocalSearchSolver(Solver):
             rest = rest[~np.isin(rest, unit)]
             joined = np.r_[np.flatnonzero(a == g), unit]
             nb = self.problem.model.neighbours
-            return _connected(rest, nb) and _connected(joined, nb)
+            return blocks_connected(rest, nb) and blocks_connected(joined, nb)
         return True
 
     def _is_today_icb(self, blocks: np.ndarray) -> bool:
@@ -209,22 +197,6 @@ class LocalSearchSolver(Solver):
 
     def _pen_for(self, ev: MoveEvaluator, fps: list[int]) -> np.ndarray:
         return self.problem.constraints.penalty(ev.indicator[fps] @ self.pop) * (ev.size[fps] > 0)
-
-
-def _connected(blocks: np.ndarray, neighbours: list[np.ndarray]) -> bool:
-    if len(blocks) <= 1:
-        return True
-    inside = set(blocks.tolist())
-    seen = {int(blocks[0])}
-    queue = deque([int(blocks[0])])
-    while queue:
-        u = queue.popleft()
-        for v in neighbours[u]:
-            v = int(v)
-            if v in inside and v not in seen:
-                seen.add(v)
-                queue.append(v)
-    return len(seen) == len(inside)
 
 
 def lp_bound(problem: Problem) -> float | None:
