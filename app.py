@@ -18,7 +18,7 @@ from simulator.mapdata import (authority_outlines, block_polygons, block_shapes,
 from simulator.metrics.evaluate import MetricParameters
 from simulator.metrics.score import DEFAULT_WEIGHTS, TERMS
 from simulator.model import load_model
-from simulator.workspace import ScenarioStore, Workspace, diff, parse_upload
+from simulator.workspace import ScenarioStore, Workspace, diff, parse_upload, scenario_toml
 
 LEVELS = {"icb": "ICB (42)", "sicbl": "Sub-ICB location (106)", "place": "Place (sub-ICB x council, 328)"}
 MEASURES = {"gp_registered": "GP-registered patients (Aug 2026)", "allocation": "Allocation population 2025/26",
@@ -363,5 +363,7 @@ with tabs[7]:
                                mime="text/csv", key="dl_assignment")
             st.download_button("Download all metrics (JSON)", files["metrics.json"], file_name="metrics.json",
                                mime="application/json", key="dl_metrics")
+            st.download_button("Download as a scenario file (TOML)", scenario_toml(ws), file_name="scenario.toml",
+                               mime="application/toml", key="dl_toml")
 
 st.session_state.pop("flash", None)  # shown by this run, which got to its end

@@ -39,8 +39,10 @@ def block_polygons(shapes: list[dict], config, evaluation, colour_by: str = "foo
         lo, hi = float(metric.min()), float(metric.max())
     tips, fills = {}, {}
     for f, row in rows.iterrows():
-        tips[f] = (f"Footprint: {f}\nPopulation: {row.population:,.0f} ({row.band_status})\nMembers: "
-                   f"{row.n_members}\nAllocation per head: £{row.allocation_per_head:,.0f}\nLocalisation: "
+        names = list(row.member_names)
+        members = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        tips[f] = (f"Footprint: {f}\nPopulation: {row.population:,.0f} ({row.band_status})\nMembers ({row.n_members}): "
+                   f"{members}\nAllocation per head: £{row.allocation_per_head:,.0f}\nLocalisation: "
                    f"{row.localisation_index:.1%}")
         if colour_by == "footprint":
             fills[f] = footprint_colour(f)

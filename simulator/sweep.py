@@ -108,15 +108,18 @@ def _toml(doc: dict) -> str:
             return "{ " + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + " }"
         raise TypeError(type(v))
 
-    top = [f"{k} = {val(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    def key(k: str) -> str:
+        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)  # footprint names have spaces
+
+    top = [f"{key(k)} = {val(v)}" for k, v in doc.items() if not isinstance(v, dict)]
     tables = []
     for k, v in doc.items():
         if isinstance(v, dict):
             sub = {a: b for a, b in v.items() if not isinstance(b, dict)}
-            tables.append(f"[{k}]\n" + "\n".join(f"{a} = {val(b)}" for a, b in sub.items()))
+            tables.append(f"[{key(k)}]\n" + "\n".join(f"{key(a)} = {val(b)}" for a, b in sub.items()))
             for a, b in v.items():
                 if isinstance(b, dict):
-                    tables.append(f"[{k}.{a}]\n" + "\n".join(f"{x} = {val(y)}" for x, y in b.items()))
+                    tables.append(f"[{key(k)}.{key(a)}]\n" + "\n".join(f"{key(x)} = {val(y)}" for x, y in b.items()))
     return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
 
 

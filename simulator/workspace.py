@@ -140,6 +140,19 @@ class Workspace:
         self.names = list(config.names)
 
 
+def scenario_toml(workspace: "Workspace", name: str = "Scenario from the app") -> str:
+    """The workspace as a scenario file (level, measure, band, weights and its footprints as the start)."""
+    from simulator.sweep import _toml
+
+    cfg = workspace.configuration
+    p = workspace.params
+    footprints = {f: [c for c, g in cfg.mapping().items() if g == f] for f in cfg.names}
+    doc = {"name": name, "level": workspace.model.level, "population_measure": p.population_measure,
+           "band": [float(p.band[0]), float(p.band[1])], "authority_set": p.authority_set,
+           "weights": dict(p.weights), "start": {"footprints": footprints}}
+    return _toml(doc)
+
+
 # ---------------------------------------------------------------------------------------------- uploads
 def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, MetricParameters | None]:
     """A configuration from an uploaded file's bytes. The name only picks the format; it is never a path.

@@ -557,7 +557,8 @@ def test_prepare_downloads_and_read_them(store, media, icb):
     assert_ok(at)
     buttons = {b.label: b for b in at.get("download_button")}
     assert list(buttons) == ["Download footprints (GeoJSON)", "Download footprint table (CSV)",
-                             "Download configuration (CSV)", "Download all metrics (JSON)"]
+                             "Download configuration (CSV)", "Download all metrics (JSON)",
+                             "Download as a scenario file (TOML)"]
 
     geo = json.loads(downloaded(media, buttons["Download footprints (GeoJSON)"]))
     assert geo["type"] == "FeatureCollection"
@@ -580,6 +581,9 @@ def test_prepare_downloads_and_read_them(store, media, icb):
     assert len(geo["features"]) == 41
     back, _ = parse_upload("footprints.geojson", json.dumps(geo).encode(), icb)  # and the export opens again
     assert back.n_footprints == 41
+    toml_button = next(b for b in at.get("download_button") if b.label == "Download as a scenario file (TOML)")
+    again, params = parse_upload("scenario.toml", downloaded(media, toml_button), icb)  # so does the scenario
+    assert again.n_footprints == 41 and "North West merged" in again.names and params.population_measure == "gp_registered"
 
 
 def test_compare_two_saved_scenarios(store):

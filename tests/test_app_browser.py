@@ -154,7 +154,7 @@ def test_move_blocks_and_download_in_a_real_browser(sync_api, server, tmp_path):
             expect(tab).to_have_attribute("aria-selected", "true")
             page.get_by_role("button", name="Prepare downloads").click()
             download_button = page.get_by_role("button", name="Download footprints (GeoJSON)")
-            expect(page.get_by_test_id("stDownloadButton")).to_have_count(4, timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_test_id("stDownloadButton")).to_have_count(5, timeout=UI_TIMEOUT_MS)
             expect(tab).to_have_attribute("aria-selected", "true")  # the rerun keeps the user on this tab
             expect(download_button).to_be_visible()
             with page.expect_download(timeout=UI_TIMEOUT_MS) as info:
@@ -171,3 +171,30 @@ def test_move_blocks_and_download_in_a_real_browser(sync_api, server, tmp_path):
         finally:
             browser.close()
     print(f"browser workflow: {time.monotonic() - t0:.1f} s")
+
+
+def test_cancel_stops_the_optimiser_and_keeps_the_map(sync_api, server):
+    """At sub-ICB level the optimiser runs for several seconds: Cancel stops it and the map stays as it was."""
+    expect = sync_api.expect
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(server, wait_until="domcontentloaded")
+            footprints = (page.get_by_test_id("stMetric").filter(has_text="Footprints")
+                          .get_by_test_id("stMetricValue"))
+            expect(footprints).to_have_text("42", timeout=UI_TIMEOUT_MS)
+            page.get_by_text("Sub-ICB location (106)").click()
+            expect(page.get_by_text("Sub-ICB location (106) building blocks")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.get_by_role("button", name="Run optimiser").click()
+            cancel = page.get_by_role("button", name="Cancel")
+            expect(cancel).to_be_visible(timeout=UI_TIMEOUT_MS)
+            cancel.click()
+            expect(cancel).to_have_count(0, timeout=UI_TIMEOUT_MS)  # the run was stopped and the page redrawn
+            page.wait_for_timeout(2000)
+            expect(footprints).to_have_text("42")
+            expect(page.get_by_text("Optimiser (")).to_have_count(0)
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+        finally:
+            browser.close()
