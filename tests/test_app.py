@@ -601,3 +601,20 @@ def test_compare_two_saved_scenarios(store):
     assert list(df.columns) == ["Today", "Merged", "change"]
     assert (df.loc["footprints", "Today"], df.loc["footprints", "Merged"]) == (42, 41)
     assert df.loc["£ at stake", "Merged"] > 0 == df.loc["£ at stake", "Today"]
+
+
+def test_colour_by_every_option(store):
+    import json as _json
+
+    at = start_app()
+    fills = {}
+    for option in ("footprint", "band", "allocation_per_head", "localisation_index"):
+        at.selectbox(key="colour_by").set_value(option).run()
+        assert_ok(at)
+        spec = _json.loads(at.get("deck_gl_json_chart")[0].proto.json)
+        data = spec["layers"][0]["data"]
+        fills[option] = {tuple(row["fill"]) for row in data}
+    # By band there are at most three colours (below, in, above); by footprint one per footprint.
+    assert fills["band"] <= {(214, 96, 77), (77, 172, 38), (67, 147, 195)} and len(fills["band"]) == 3
+    assert len(fills["footprint"]) > 30
+    assert len(fills["allocation_per_head"]) > 10 and len(fills["localisation_index"]) > 10
