@@ -728,3 +728,22 @@ def test_other_shipped_scenarios_solve_to_optimal(name, icb_model, sicbl_model):
     if name == "london_as_one.toml":
         london = np.flatnonzero(model.blocks.region_ods.to_numpy() == "Y56")
         assert frozenset(london.tolist()) in parts(s.configuration_)
+
+
+def test_published_design_rules_at_place_level(place_model):
+    """Today's map breaks the 1m floor: the local search repairs its start by merging, then meets every rule."""
+    from simulator.scenario import load_scenario
+    from simulator.solvers.run import optimise
+
+    sc = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "published_design_rules.toml")
+    solver = optimise(sc, place_model, seed=0, iterations=3000)
+    cfg = solver.configuration_
+    assert solver.problem.violations(cfg) == []
+    assert "start_repaired" in solver.stats_
+    pop = np.bincount(cfg.assignment, weights=place_model.population("gp_registered"))
+    assert pop.min() >= 1_000_000
+    lads = place_model.blocks.lad_code.to_numpy()
+    assert all(len(set(cfg.assignment[lads == lad])) == 1 for lad in set(lads))  # every council whole
+    acute = np.bincount(place_model.trust_host[(place_model.trust_host >= 0) & place_model.trusts.acute.to_numpy()],
+                        minlength=place_model.n_blocks)
+    assert np.bincount(cfg.assignment, weights=acute).min() >= 2

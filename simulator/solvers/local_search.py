@@ -129,8 +129,13 @@ class LocalSearchSolver(Solver):
         t0 = time.perf_counter()
         broken = p.violations(self.start)
         if broken:
-            raise ScenarioError("the local search needs a starting configuration that meets the hard constraints; "
-                                f"this one does not: {'; '.join(broken[:3])}")
+            repaired = repair_start(p, self.start)
+            if repaired is None:
+                raise ScenarioError("the local search needs a starting configuration that meets the hard "
+                                    f"constraints; this one does not, and merging footprints did not fix it: "
+                                    f"{'; '.join(broken[:3])}")
+            self.stats_["start_repaired"] = f"{self.start.n_footprints} -> {repaired.n_footprints} footprints"
+            self.start = repaired
         ev = MoveEvaluator(m, self.start, p.params)
         pen = self._penalties(ev)
         rng = np.random.default_rng(self.seed)
@@ -197,6 +202,55 @@ class LocalSearchSolver(Solver):
 
     def _pen_for(self, ev: MoveEvaluator, fps: list[int]) -> np.ndarray:
         return self.problem.constraints.penalty(ev.indicator[fps] @ self.pop) * (ev.size[fps] > 0)
+
+
+def repair_start(problem: Problem, config: Configuration, max_merges: int = 500) -> Configuration | None:
+    """Make a start meet the hard constraints by merging whole footprints, or return None.
+
+    Footprints sharing a group that must stay whole are merged; then each footprint below a hard floor or with
+    too few acute trusts joins its smallest neighbouring footprint (same region and no must-not-merge pair,
+    where those apply), until nothing is left to fix.
+    """
+    m, cons = problem.model, problem.constraints
+    a = config.assignment.copy()
+    for idx, _ in cons.groups:
+        fps = np.unique(a[idx])
+        if len(fps) > 1:
+            a[np.isin(a, fps)] = fps[0]
+    pop = problem.population
+    acute = acute_per_block(m)
+    region = m.blocks.region_ods.to_numpy()
+    ea, eb = m.edges.a.to_numpy(), m.edges.b.to_numpy()
+    forbid = {(x, y) for x, y in cons.must_not_merge} | {(y, x) for x, y in cons.must_not_merge}
+    for _ in range(max_merges):
+        fps = np.unique(a)
+        P = {f: pop[a == f].sum() for f in fps}
+        need = [f for f in fps if (cons.floor and cons.floor.hard and P[f] < cons.floor.value)
+                or (cons.min_acute_trusts and acute[a == f].sum() < cons.min_acute_trusts)]
+        if not need:
+            break
+        f = min(need, key=lambda x: P[x])
+        inside = a[ea] == f
+        nbrs = set(a[eb[inside]].tolist()) | set(a[ea[a[eb] == f]].tolist())
+        nbrs.discard(f)
+        members = np.flatnonzero(a == f)
+        ok = []
+        for g in nbrs:
+            other = np.flatnonzero(a == g)
+            if cons.within_region and region[members[0]] != region[other[0]]:
+                continue
+            if any((x, y) in forbid for x in members for y in other):
+                continue
+            ok.append(g)
+        if not ok:
+            return None
+        g = min(ok, key=lambda x: P[x])
+        a[a == f] = g
+    _, dense = np.unique(a, return_inverse=True)
+    from simulator.solvers.exact import _named
+
+    repaired = _named(problem, dense)
+    return None if problem.violations(repaired) else repaired
 
 
 def lp_bound(problem: Problem) -> float | None:
