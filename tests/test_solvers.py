@@ -581,8 +581,13 @@ def test_local_search_from_exact_start_never_worsens(icb_model, place_model, pla
     assert place_default.violations(s.configuration_) == []
 
 
-def test_local_search_rejects_an_infeasible_start(place_model):
+def test_local_search_repairs_or_rejects_an_infeasible_start(place_model):
+    # Some of today's ICBs host one acute trust: merging footprints repairs the start.
     problem = make_problem(place_model, "min_acute_trusts = 2")
+    s = LocalSearchSolver(problem, iterations=10).solve()
+    assert "start_repaired" in s.stats_ and problem.violations(s.configuration_) == []
+    # More acute trusts per footprint than England has in any merge chain: no merging can repair it.
+    problem = make_problem(place_model, "min_acute_trusts = 200")
     with pytest.raises(ScenarioError, match="starting configuration"):
         LocalSearchSolver(problem, iterations=10).solve()
 
