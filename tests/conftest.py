@@ -27,3 +27,9 @@ def sicbl_model(data_dir):
 @pytest.fixture(scope="session")
 def place_model(data_dir):
     return load_model("place", data_dir)
+
+
+@pytest.fixture(scope="session")
+def models(icb_model, sicbl_model, place_model):
+    """The three levels' models by name."""
+    return {"icb": icb_model, "sicbl": sicbl_model, "place": place_model}

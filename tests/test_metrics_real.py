@@ -49,11 +49,6 @@ def raw(data_dir):
     }
 
 
-@pytest.fixture(scope="module")
-def models(icb_model, sicbl_model, place_model):
-    return {"icb": icb_model, "sicbl": sicbl_model, "place": place_model}
-
-
 def merged(model, groups: dict[str, list[str]]) -> Configuration:
     """Today's ICBs, except that the ICBs listed in each group form one footprint (at any level)."""
     mapping = Configuration.baseline(model).mapping()

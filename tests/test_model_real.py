@@ -45,11 +45,6 @@ def raw(data_dir):
     }
 
 
-@pytest.fixture(scope="module")
-def models(icb_model, sicbl_model, place_model):
-    return {"icb": icb_model, "sicbl": sicbl_model, "place": place_model}
-
-
 # --------------------------------------------------------------------------------------------- counts
 def test_block_counts(models, raw):
     assert models["icb"].n_blocks == 42
