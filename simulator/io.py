@@ -25,7 +25,11 @@ _COORD_DECIMALS = 6  # about 0.1 m
 
 # ---------------------------------------------------------------------------------------------- reading
 def guess_level(codes: list[str]) -> set[str]:
-    """Levels that the codes look like (GSS prefix, ODS shape or ``SICBL:LAD``)."""
+    """Levels that the codes look like (GSS prefix, ODS shape or ``SICBL:LAD``).
+
+    Codes that look like none (another GSS type, a typo) are left out here: the configuration then names
+    them as unknown codes rather than calling the file a mix of levels.
+    """
     levels = set()
     for c in codes:
         c = c.strip().upper()
@@ -33,7 +37,7 @@ def guess_level(codes: list[str]) -> set[str]:
             levels.add("place")
         elif c.startswith("E54") or (len(c) == 3 and c.startswith("Q")):
             levels.add("icb")
-        else:
+        elif c.startswith("E38") or (not c.startswith("E") and 3 <= len(c) <= 5 and c.isalnum()):
             levels.add("sicbl")
     return levels
 
@@ -134,7 +138,7 @@ def read_configuration_file(path: str | os.PathLike) -> tuple[list[tuple[str, st
 
 
 def _level_of(pairs: list[tuple[str, str]], source: str, declared: str | None) -> str:
-    levels = guess_level([c for c, _ in pairs])
+    levels = guess_level([c for c, _ in pairs]) or {"icb"}  # none recognisable: the ICB model names them
     if len(levels) > 1:
         raise InputFileError(f"{source}: mixes levels ({', '.join(sorted(levels))}); use one level throughout")
     level = levels.pop()

@@ -197,7 +197,7 @@ def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, Metr
             raise InputFileError(f"{label}: its start refers to a file; upload that file instead")
     else:
         raise InputFileError(f"{label}: use a .csv, .geojson or .toml file")
-    levels = guess_level([c for c, _ in pairs])
+    levels = guess_level([c for c, _ in pairs]) or {model.level}
     if len(levels) > 1:
         raise InputFileError(f"{label}: mixes levels ({', '.join(sorted(levels))})")
     level = levels.pop()

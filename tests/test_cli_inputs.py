@@ -435,3 +435,14 @@ def test_subprocess_shows_no_traceback(case, tmp_path, data_dir, icb_pairs):
     check_error(proc.returncode, proc.stdout, proc.stderr, fragments, level)
     assert not out.exists()
     assert list(work.iterdir()) == []
+
+
+def test_unknown_gss_code_is_named_not_called_a_mix_of_levels(tmp_path, capsys):
+    from simulator.cli import main
+
+    bad = tmp_path / "typo.csv"
+    bad.write_text("unit_code,footprint\nE54000008,A\nE99999999,B\n", encoding="utf-8")
+    assert main(["evaluate", "--config", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("icbsim: error:") and "E99999999" in err and "mixes levels" not in err
+    assert not (tmp_path / "out").exists()
