@@ -60,9 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
     sw.add_argument("--iterations", type=int, default=20_000, help="local-search moves per run")
     sw.add_argument("--time-limit", type=float, help="seconds per run")
-    sw.add_argument("--backend", choices=["process", "dask"], default="process",
-                    help="process (this machine) or dask (an existing dask.distributed cluster)")
-    sw.add_argument("--scheduler", help="address of the dask scheduler, e.g. tcp://10.0.0.5:8786")
+    sw.add_argument("--backend", choices=["process", "dask", "ray"], default="process",
+                    help="process (this machine), dask (an existing dask.distributed cluster) or ray (an existing "
+                         "Ray cluster)")
+    sw.add_argument("--scheduler", help="address of the cluster: the dask scheduler (tcp://10.0.0.5:8786) or the "
+                                        "Ray head node (10.0.0.5:6379, or ray://10.0.0.5:10001)")
     sw.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
     tr = sub.add_parser("tradeoffs", help="top-k configurations, a Pareto front of two terms, weight sensitivity")

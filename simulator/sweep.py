@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from simulator.errors import IcbSimError, ScenarioError
 
-BACKENDS = ("process", "dask")
+BACKENDS = ("process", "dask", "ray")
 SUMMARY_COLUMNS = ["run", "folder", "status", "objective", "bound", "gap", "score", "footprints", "in_band",
                    "at_stake_gbp", "at_stake_need_adjusted_gbp", "localisation_index", "runtime_s", "explanation"]
 
@@ -212,6 +212,8 @@ def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1
              str(data_dir) if data_dir else None) for r in todo]
     if backend == "dask":
         _run_dask(args, scheduler, progress, done, len(runs))
+    elif backend == "ray":
+        _run_ray(args, scheduler, progress, done, len(runs))
     elif jobs == 1:
         for a in args:
             run_one(*a)
@@ -257,3 +259,47 @@ def _run_dask(args: list[tuple], scheduler: str | None, progress, done: int, tot
                 progress(done, total)
     finally:
         client.close()
+
+
+def _run_ray(args: list[tuple], address: str | None, progress, done: int, total: int) -> None:
+    """Run on an existing Ray cluster (the optional ``ray`` extra)."""
+    try:
+        import ray
+    except ImportError:
+        raise ScenarioError("--backend ray needs ray: pip install 'icbsim[ray]'") from None
+    if not address:
+        raise ScenarioError("--backend ray needs --scheduler ADDRESS (the head node, e.g. 10.0.0.5:6379, or a Ray "
+                            "client address such as ray://10.0.0.5:10001)")
+    _check_reachable(address)
+    if ray.is_initialized():  # e.g. a second sweep in the same process: connect afresh to the address given
+        ray.shutdown()
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR", configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+        raise ScenarioError(f"cannot reach the ray cluster at {address}: {str(exc).splitlines()[0]}") from None
+    try:
+        task = ray.remote(run_one)
+        pending = [task.remote(*a) for a in args]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            ray.get(ready[0])
+            done += 1
+            if progress:
+                progress(done, total)
+    finally:
+        ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast if nothing listens at ``host:port`` (Ray itself retries an unreachable head for minutes)."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ScenarioError(f"--scheduler {address!r}: expected HOST:PORT (or ray://HOST:PORT)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ScenarioError(f"cannot reach the ray cluster at {address}: {exc.strerror or exc}") from None

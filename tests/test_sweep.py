@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,6 +84,52 @@ def test_dask_backend_matches_process_backend(tmp_path):
         cluster.close()
     sweep(SCENARIO, VARY, str(tmp_path / "proc"), jobs=2)
     assert _answers(tmp_path / "dask") == _answers(tmp_path / "proc")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head(tmp_path):
+    """A one-node Ray cluster started the way an operator would (``ray start --head``), stopped afterwards."""
+    pytest.importorskip("ray")
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    port = _free_port()
+    started = subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                              "--include-dashboard=false", "--disable-usage-stats",
+                              "--object-store-memory=200000000"],
+                             capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=180)
+
+
+def test_ray_backend_matches_process_backend(tmp_path, ray_head):
+    seen = []
+    sweep(SCENARIO, VARY, str(tmp_path / "ray"), backend="ray", scheduler=ray_head,
+          progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
+    sweep(SCENARIO, VARY, str(tmp_path / "proc"), jobs=2)
+    assert _answers(tmp_path / "ray") == _answers(tmp_path / "proc")
+    # Resume on the cluster too: nothing left to do.
+    seen.clear()
+    sweep(SCENARIO, VARY, str(tmp_path / "ray"), backend="ray", scheduler=ray_head,
+          progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(4, 4)]
+
+
+def test_ray_backend_unreachable_cluster_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("ray")
+    code = main(["sweep", SCENARIO, "--vary", "weights.flow_leakage=0", "--out", str(tmp_path / "o"),
+                 "--backend", "ray", "--scheduler", f"127.0.0.1:{_free_port()}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("icbsim: error:") and "ray cluster" in err[-1]
+    assert not (tmp_path / "o" / "summary.csv").exists()
 
 
 def test_cli_sweep(tmp_path, capsys):
