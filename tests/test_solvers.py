@@ -21,11 +21,11 @@ import pytest
 from simulator.cli import main
 from simulator.configuration import Configuration
 from simulator.constraints import moved_blocks
-from simulator.errors import ScenarioError
+from simulator.errors import ConfigurationError, ScenarioError
 from simulator.metrics import evaluate
 from simulator.scenario import CONSTRAINT_KEYS, load_scenario, parse_scenario
 from simulator.solvers import ExactSolver, LocalSearchSolver, Problem
-from simulator.solvers.run import optimise, refine
+from simulator.solvers.run import mend_pieces, optimise, refine
 
 pytestmark = pytest.mark.integration
 
@@ -730,12 +730,18 @@ def test_regional_scenario_solves_to_optimal(name, sicbl_model):
     assert s.objective_ <= problem.objective(problem.start.assignment) + 1e-12
 
 
-def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb):
-    """The largest exact problem (about 244,000 candidates). The plain LP bound leaves a gap of about 14% for
-    this score; the subset-row cuts close nearly all of it, so reduced-cost fixing leaves a small MILP."""
+@pytest.fixture(scope="module")
+def national_sicbl(sicbl_model):
+    """The national default solved exactly at sub-ICB level."""
     scenario = load_scenario(SCENARIOS / "national_default_sicbl.toml")
     problem = Problem.from_scenario(scenario, sicbl_model)
-    s = ExactSolver(problem).solve()
+    return scenario, problem, ExactSolver(problem).solve()
+
+
+def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, national_sicbl):
+    """The largest exact problem (about 244,000 candidates). The plain LP bound leaves a gap of about 14% for
+    this score; the subset-row cuts close nearly all of it, so reduced-cost fixing leaves a small MILP."""
+    scenario, problem, s = national_sicbl
     assert s.status_ == "optimal" and s.gap_ == 0.0 and problem.violations(s.configuration_) == []
     st = s.stats_
     assert st["candidates_feasible"] > 200_000
@@ -750,6 +756,28 @@ def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb):
     assert s.objective_ <= problem.objective(refined.assignment) + 1e-9
     ls = LocalSearchSolver(problem, seed=3, start=s.configuration_, iterations=2000).solve()
     assert ls.objective_ >= s.objective_ - 1e-9
+
+
+def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model, national_sicbl):
+    """Place neighbours are stricter than sub-ICB neighbours (places must also lie in neighbouring councils): the
+    sub-ICB optimum, refined to places, has a footprint in two pieces. ``auto`` mends it instead of failing."""
+    scenario, _, s = national_sicbl
+    with pytest.raises(ConfigurationError, match="non-contiguous"):
+        refine(s.configuration_, place_model)
+    refined = refine(s.configuration_, place_model, allow_noncontiguous=True)
+    assert [p for _, p in refined.noncontiguous_footprints()] == [2]
+    mended = mend_pieces(refined)
+    assert mended.noncontiguous_footprints() == []
+    before = np.array(refined.names)[refined.assignment]
+    after = np.array(mended.names)[mended.assignment]
+    assert 1 <= (before != after).sum() <= 5  # only the detached piece moves
+    place_scenario = parse_scenario((SCENARIOS / "national_default_sicbl.toml").read_text()
+                                    .replace('level = "sicbl"', 'level = "place"'), "national_default_place")
+    problem = Problem.from_scenario(place_scenario, place_model)
+    assert problem.violations(mended) == []
+    ls = optimise(place_scenario, place_model, solver="auto", iterations=300)
+    assert ls.stats_["start_objective"] == pytest.approx(problem.objective(mended.assignment), abs=1e-9)
+    assert ls.objective_ <= ls.stats_["start_objective"] and problem.violations(ls.configuration_) == []
 
 
 @pytest.mark.parametrize("name", ["national_default.toml", "london_as_one.toml", "example_north_west_merger.toml",

@@ -77,6 +77,20 @@ class MasterBound:
     support: np.ndarray
     feasible: bool = True
     stats: dict = field(default_factory=dict)
+    duals: np.ndarray | None = None
+    triples: list = field(default_factory=list)
+
+    def price(self, C: sp.csr_matrix, costs: np.ndarray, global_rows=()) -> np.ndarray:
+        """Reduced costs of footprints outside the candidate pool, under the duals of the bound."""
+        n = C.shape[1]
+        y = self.duals
+        rc = costs - C @ y[:n]
+        for k, (r, _, _) in enumerate(global_rows):
+            rc = rc - np.asarray(r, dtype=float) * y[n + k]
+        if self.triples:
+            G = _cut_membership(C.tocsc(), self.triples)
+            rc = rc - G @ y[n + len(global_rows):]
+        return rc
 
 
 def _cut_membership(Ccsc: sp.csc_matrix, triples: list[tuple[int, int, int]]) -> sp.csr_matrix:
@@ -103,16 +117,23 @@ def violated_subset_rows(C: sp.csr_matrix, x: np.ndarray, known: set, limit: int
         return []
     A = C.toarray()
     pair = (A * x[:, None]).T @ A  # value of candidates holding both a and b
-    triple = np.zeros((n, n, n))
-    for j in range(A.shape[0]):
-        s = np.flatnonzero(A[j])
-        if len(s) >= 3:
-            triple[np.ix_(s, s, s)] += x[j]
-    lhs = pair[:, :, None] + pair[:, None, :] + pair[None, :, :] - 2.0 * triple
-    a, b, c = np.nonzero(lhs > 1.0 + _MIN_VIOLATION)
-    keep = (a < b) & (b < c)
-    a, b, c = a[keep], b[keep], c[keep]
-    order = np.argsort(-lhs[a, b, c], kind="stable")
+    upper = np.triu(np.ones((n, n), dtype=bool), 1)
+    found_a, found_b, found_c, found_v = [], [], [], []
+    for a in np.flatnonzero(A.any(axis=0)):
+        rows = A[:, a] > 0
+        Aa = A[rows]
+        both = (Aa * x[rows, None]).T @ Aa  # value of candidates holding a, b and c
+        lhs = pair[a][:, None] + pair[a][None, :] + pair - 2.0 * both
+        bb, cc = np.nonzero((lhs > 1.0 + _MIN_VIOLATION) & upper)
+        keep = bb > a
+        found_a.append(np.full(keep.sum(), a))
+        found_b.append(bb[keep])
+        found_c.append(cc[keep])
+        found_v.append(lhs[bb[keep], cc[keep]])
+    if not found_a:
+        return []
+    a, b, c, v = (np.concatenate(z) for z in (found_a, found_b, found_c, found_v))
+    order = np.argsort(-v, kind="stable")
     out = []
     for i in order:
         t = (int(a[i]), int(b[i]), int(c[i]))
@@ -227,7 +248,7 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
     if artificial_in_use():
         return MasterBound(plain, rc, plain, np.zeros(0, dtype=int), feasible=False,
                            stats={"master_s": round(time.perf_counter() - t0, 3)})
-    best, best_rc = plain, rc
+    best, best_rc, best_y, best_k = plain, rc, y, 0
     rounds = 0
     for rounds in range(1, max_rounds + 1):
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -249,11 +270,12 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
         y, rc = column_generation()
         value = lagrangian(y, rc)
         if value > best:
-            best, best_rc = value, rc
+            best, best_rc, best_y, best_k = value, rc, y, len(triples)
         progress(f"lower bound {best:.4f} after {len(triples)} cuts", min(0.6, 0.3 + 0.02 * rounds))
     x = np.array(h.getSolution().col_value)
     P = np.array(pool)
     support = P[(x > 1e-9) & (P >= 0)]
     return MasterBound(best, np.maximum(best_rc, 0.0), plain, support,
+                       duals=best_y[:n_fixed_rows + best_k], triples=triples[:best_k],
                        stats={"cut_rounds": rounds, "subset_row_cuts": len(triples),
                               "master_columns": int(in_pool.sum()), "master_s": round(time.perf_counter() - t0, 3)})

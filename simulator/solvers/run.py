@@ -14,13 +14,55 @@ from simulator.solvers.exact import ExactSolver
 from simulator.solvers.local_search import LocalSearchSolver
 
 
-def refine(config: Configuration, model) -> Configuration:
-    """The same footprints on a finer model (each fine block follows its sub-ICB location or ICB)."""
+def refine(config: Configuration, model, allow_noncontiguous: bool | None = None) -> Configuration:
+    """The same footprints on a finer model (each fine block follows its sub-ICB location or ICB).
+
+    Place neighbours are stricter than sub-ICB neighbours (two places must also lie in neighbouring councils),
+    so a refined footprint can fall into pieces: pass ``allow_noncontiguous=True`` to get it anyway (and
+    ``mend_pieces`` to join the pieces to their neighbours).
+    """
     coarse = config.model
     key = "sicbl_code" if coarse.level == "sicbl" else "icb_code"
     of = dict(zip(coarse.blocks.code, config.assignment))
     assignment = np.array([of[c] for c in model.blocks[key]], dtype=np.int64)
-    return Configuration(model, assignment, list(config.names), allow_noncontiguous=config.allow_noncontiguous)
+    allow = config.allow_noncontiguous if allow_noncontiguous is None else allow_noncontiguous
+    return Configuration(model, assignment, list(config.names), allow_noncontiguous=allow)
+
+
+def mend_pieces(config: Configuration) -> Configuration:
+    """Hand each detached piece of a footprint to the neighbouring footprint it shares most borders with.
+
+    The largest piece (by blocks) keeps the footprint's name; footprints left empty disappear. The result may
+    still break other rules (a ceiling, say): callers check it.
+    """
+    from scipy.sparse.csgraph import connected_components
+    import scipy.sparse as sp
+
+    m = config.model
+    a_e, b_e = m.edges.a.to_numpy(), m.edges.b.to_numpy()
+    assignment = config.assignment.copy()
+    for _ in range(20):
+        same = assignment[a_e] == assignment[b_e]
+        g = sp.csr_matrix((np.ones(int(same.sum())), (a_e[same], b_e[same])), shape=(m.n_blocks, m.n_blocks))
+        _, piece = connected_components(g, directed=False)
+        changed = False
+        for f in np.unique(assignment):
+            members = np.flatnonzero(assignment == f)
+            labels, sizes = np.unique(piece[members], return_counts=True)
+            for lab in labels[np.argsort(-sizes, kind="stable")][1:]:
+                blocks = set(np.flatnonzero(piece == lab).tolist())
+                border = [assignment[v] for u in blocks for v in m.neighbours[u] if v not in blocks]
+                border = [x for x in border if x != f]
+                if border:
+                    target = np.bincount(border).argmax()
+                    assignment[list(blocks)] = target
+                    changed = True
+        if not changed:
+            break
+    used = np.unique(assignment)
+    renumber = np.full(int(assignment.max()) + 1, -1)
+    renumber[used] = np.arange(len(used))
+    return Configuration(m, renumber[assignment], [config.names[f] for f in used], allow_noncontiguous=True)
 
 
 def start_configuration(scenario, model) -> Configuration:
@@ -81,8 +123,11 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
         except ScenarioError:  # e.g. max_moved on too many candidates: start from the scenario's start instead
             warm = None
         if warm is not None and warm.configuration_ is not None:
-            candidate = refine(warm.configuration_, model)
+            candidate = refine(warm.configuration_, model, allow_noncontiguous=True)
+            if candidate.noncontiguous_footprints() and problem.constraints.contiguity:
+                candidate = mend_pieces(candidate)
             if not problem.violations(candidate):
-                start = candidate
+                start = Configuration(model, candidate.assignment, candidate.names,
+                                      allow_noncontiguous=not problem.constraints.contiguity)
     return LocalSearchSolver(problem, seed=seed, time_limit=time_limit, start=start, iterations=iterations,
                              progress=progress).solve()
