@@ -51,19 +51,24 @@ class ExactSolver(Solver):
     max_candidates
         Give up (with a clear error) if enumeration would exceed this many candidate footprints.
     direct_limit
-        Up to this many candidates, the MILP is solved directly; above it, LP bound and reduced-cost fixing.
+        Up to this many candidates, the MILP is solved directly; above it, cut-strengthened LP bound, incumbent and
+        reduced-cost fixing (faster from about a thousand candidates, and never stuck in a large MILP).
     proof_limit
         If reduced-cost fixing leaves more candidates than this, the solver stops with its incumbent and the
         LP bound (status ``feasible``, gap reported) rather than attempt a MILP it cannot finish.
+    max_moved_limit
+        With ``max_moved`` (solved only as a direct MILP), give up above this many candidates.
     """
 
     name = "exact"
 
     def __init__(self, problem: Problem, seed: int = 0, time_limit: float | None = None, progress=None,
-                 max_candidates: int = 3_000_000, direct_limit: int = 20_000, proof_limit: int = 30_000):
+                 max_candidates: int = 3_000_000, direct_limit: int = 2_000, proof_limit: int = 30_000,
+                 max_moved_limit: int = 20_000):
         super().__init__(problem, seed, time_limit, progress)
         self.max_candidates = max_candidates
         self.direct_limit = direct_limit
+        self.max_moved_limit = max_moved_limit
         self.proof_limit = proof_limit
 
     # ------------------------------------------------------------------ candidates
@@ -211,10 +216,11 @@ class ExactSolver(Solver):
             self._infeasible(uncovered=uncovered)
             return
         self.progress(f"solving over {C.shape[0]:,} candidate footprints", 0.3)
-        if self.problem.constraints.max_moved is not None and C.shape[0] > self.direct_limit:
+        max_moved = self.problem.constraints.max_moved is not None
+        if max_moved and C.shape[0] > self.max_moved_limit:
             raise ScenarioError(f"max_moved with {C.shape[0]:,} candidate footprints is beyond the exact solver: use "
                                 "the local_search solver (the auto solver does)")
-        if C.shape[0] <= self.direct_limit:
+        if C.shape[0] <= self.direct_limit or max_moved:  # max_moved needs keeper variables: direct MILP only
             res = self._milp(C, costs, self._deadline(t0))
             self._finish(C, costs, res, lp_bound=None)
             return
