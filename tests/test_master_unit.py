@@ -89,3 +89,16 @@ def test_global_row_on_the_number_of_footprints():
     assert four.bound == pytest.approx(4.0)  # four singles
     none = cut_strengthened_bound(_matrix(sets, 4), costs, global_rows=[(ones, 1, 1)])
     assert not none.feasible
+
+
+def test_pricing_outside_the_pool_agrees_with_the_reduced_costs():
+    rng = np.random.default_rng(7)
+    n = 6
+    sets = [{i} for i in range(n)] + [set(rng.choice(n, size=3, replace=False).tolist()) for _ in range(15)]
+    costs = rng.uniform(0.5, 3.0, len(sets))
+    C = _matrix(sets, n)
+    ones = np.ones(len(sets))
+    mb = cut_strengthened_bound(C, costs, global_rows=[(ones, 2, 4)])
+    assert mb.triples  # the duals of cuts take part in the pricing
+    priced = mb.price(C, costs, global_rows=[(ones, 2, 4)])
+    assert np.allclose(np.maximum(priced, 0.0), mb.reduced_costs)

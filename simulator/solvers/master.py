@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from simulator.errors import ScenarioError
+
 _ARTIFICIAL_COST = 1_000.0  # far above any footprint's cost (terms are about 0-1 each, weights about 0-10)
 _COLUMNS_PER_ROUND = 300
 _CUTS_PER_ROUND = 60
@@ -230,7 +232,8 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
         while True:
             h.run()
             if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-                raise RuntimeError(f"master LP: {h.modelStatusToString(h.getModelStatus())}")
+                raise ScenarioError("the solver's LP relaxation stopped without an optimum "
+                                    f"({h.modelStatusToString(h.getModelStatus())}); try the local_search solver")
             y = duals()
             rc = reduced(y)
             priced = np.where(in_pool, np.inf, rc)
