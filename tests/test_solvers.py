@@ -739,7 +739,7 @@ def national_sicbl(sicbl_model):
 
 
 def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, national_sicbl):
-    """The largest exact problem (about 244,000 candidates). The plain LP bound leaves a gap of about 14% for
+    """The largest exact problem (about 244,000 candidates). The plain LP bound is about 12% below the optimum for
     this score; the subset-row cuts close nearly all of it, so reduced-cost fixing leaves a small MILP."""
     scenario, problem, s = national_sicbl
     assert s.status_ == "optimal" and s.gap_ == 0.0 and problem.violations(s.configuration_) == []

@@ -3,7 +3,7 @@
 Every configuration's score is a constant plus a sum of footprint costs (``FootprintScorer``), so the best
 configuration is the cheapest set of candidate footprints that covers each block exactly once. Small models
 go to the MILP directly. For large ones (about 244,000 candidates at sub-ICB level) the plain LP relaxation is
-too weak to prune (a gap of about 14% for this score), so ``simulator.solvers.master`` computes a stronger
+too weak to prune (12% below the optimum for the default weights), so ``simulator.solvers.master`` computes a stronger
 bound: column generation over the candidates with subset-row cuts. Its reduced costs then prove that all but a
 few hundred candidates cannot beat an incumbent found among the cheapest ones (reduced-cost fixing), and the
 MILP over what is left is small; its optimum is the optimum of the whole problem.
