@@ -98,8 +98,8 @@ def ray_head(tmp_path):
     pytest.importorskip("ray")
     ray_cli = str(Path(sys.executable).with_name("ray"))
     port = _free_port()
-    started = subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-                              "--include-dashboard=false", "--disable-usage-stats",
+    started = subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                              "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
                               "--object-store-memory=200000000"],
                              capture_output=True, text=True, timeout=180)
     assert started.returncode == 0, started.stderr[-2000:]
