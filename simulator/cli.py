@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     op.add_argument("scenario", help="scenario TOML file (see scenarios/)")
     op.add_argument("--out", required=True, help="folder for the outputs of evaluate plus solution.json")
     op.add_argument("--solver", choices=["auto", "exact", "local_search"], default="auto",
-                    help="auto: exact at icb level, exact within the time limit at sicbl, local search at place")
+                    help="auto: exact at icb level, exact within the time limit at sicbl, at place level exact up to "
+                         "500,000 candidate footprints, else local search")
     op.add_argument("--seed", type=int, default=0, help="random seed of the local search (default 0)")
     op.add_argument("--time-limit", type=float, help="stop after this many seconds and report the gap")
     op.add_argument("--iterations", type=int, default=20_000, help="local-search moves to try (default 20000)")

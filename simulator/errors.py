@@ -13,6 +13,10 @@ class ScenarioError(IcbSimError):
     """A scenario file is malformed or holds an invalid value."""
 
 
+class TooManyCandidates(ScenarioError):
+    """The exact solver would need more candidate footprints than its limit allows (the local search does not)."""
+
+
 class InputFileError(IcbSimError):
     """A configuration file (CSV, GeoJSON, TOML) cannot be read."""
 
@@ -21,4 +25,4 @@ class OutputError(IcbSimError):
     """Outputs cannot be written where asked."""
 
 
-__all__ = ["IcbSimError", "DataError", "ConfigurationError", "ScenarioError", "InputFileError", "OutputError"]
+__all__ = ["IcbSimError", "DataError", "ConfigurationError", "ScenarioError", "TooManyCandidates", "InputFileError", "OutputError"]

@@ -776,8 +776,35 @@ def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model,
     problem = Problem.from_scenario(place_scenario, place_model)
     assert problem.violations(mended) == []
     ls = optimise(place_scenario, place_model, solver="auto", iterations=300)
+    # England at place level has far more candidate footprints than the exact solver takes: auto says so and
+    # reports no bound rather than an unproven one.
+    assert ls.name == "local_search" and ls.bound_ is None and ls.gap_ is None
+    assert ls.stats_["exact_not_used"].startswith("more than 500,000 candidate footprints at place level")
     assert ls.stats_["start_objective"] == pytest.approx(problem.objective(mended.assignment), abs=1e-9)
     assert ls.objective_ <= ls.stats_["start_objective"] and problem.violations(ls.configuration_) == []
+
+
+@pytest.mark.parametrize("name", ["region_london.toml", "region_south_west.toml",
+                                  "region_north_east_and_yorkshire.toml"])
+def test_regional_place_scenario_is_proven_optimal_by_auto(name, sicbl_model, place_model):
+    """Where the place footprints can be enumerated (these three regions: 15,000-200,000 candidates), ``auto`` proves
+    the place-level optimum; it can be no worse than the sub-ICB optimum refined to places, and a local search
+    started from it finds nothing better."""
+    text = (SCENARIOS / name).read_text()
+    place_scenario = parse_scenario(text.replace('level = "sicbl"', 'level = "place"'), name)
+    s = optimise(place_scenario, place_model, solver="auto")
+    problem = Problem.from_scenario(place_scenario, place_model)
+    assert s.name == "exact" and s.status_ == "optimal" and s.gap_ == 0.0 and s.bound_ == pytest.approx(s.objective_)
+    assert problem.violations(s.configuration_) == []
+    assert 10_000 < s.stats_["candidates_feasible"] <= 500_000
+    sicbl_problem = Problem.from_scenario(load_scenario(SCENARIOS / name), sicbl_model)
+    coarse = ExactSolver(sicbl_problem).solve()
+    refined = refine(coarse.configuration_, place_model, allow_noncontiguous=True)
+    assert refined.noncontiguous_footprints() == []  # in these regions the refined answer stays in one piece
+    assert problem.objective(refined.assignment) == pytest.approx(coarse.objective_, abs=1e-9)
+    assert s.objective_ <= coarse.objective_ + 1e-9
+    ls = LocalSearchSolver(problem, seed=1, start=s.configuration_, iterations=2000).solve()
+    assert ls.objective_ >= s.objective_ - 1e-9
 
 
 @pytest.mark.parametrize("name", ["national_default.toml", "london_as_one.toml", "example_north_west_merger.toml",

@@ -19,7 +19,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from simulator.configuration import Configuration
 from simulator.constraints import blocks_connected, group_labels, today_icb_sets
-from simulator.errors import ScenarioError
+from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.metrics.score import scorer
 from simulator.solvers.base import Problem, Solver
 from simulator.solvers.enumerate import connected_sets
@@ -107,7 +107,7 @@ class ExactSolver(Solver):
             if len(masks) % 100_000 == 0:
                 self.progress(f"enumerated {len(masks):,} candidate footprints", 0.05)
         if len(masks) > self.max_candidates:
-            raise ScenarioError(f"more than {self.max_candidates:,} candidate footprints at {m.level} level: use the "
+            raise TooManyCandidates(f"more than {self.max_candidates:,} candidate footprints at {m.level} level: use the "
                                 "local_search solver, a coarser level or a lower population ceiling")
         # Today's ICBs above the cap may stand alone (reported as out of band); so may a group of blocks that
         # constraints keep together (London as one), unless the ceiling is hard.
@@ -218,7 +218,7 @@ class ExactSolver(Solver):
         self.progress(f"solving over {C.shape[0]:,} candidate footprints", 0.3)
         max_moved = self.problem.constraints.max_moved is not None
         if max_moved and C.shape[0] > self.max_moved_limit:
-            raise ScenarioError(f"max_moved with {C.shape[0]:,} candidate footprints is beyond the exact solver: use "
+            raise TooManyCandidates(f"max_moved with {C.shape[0]:,} candidate footprints is beyond the exact solver: use "
                                 "the local_search solver (the auto solver does)")
         if C.shape[0] <= self.direct_limit or max_moved:  # max_moved needs keeper variables: direct MILP only
             res = self._milp(C, costs, self._deadline(t0))

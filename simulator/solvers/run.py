@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import copy
+import time
+
+import numpy as np
 
 from simulator.configuration import Configuration
 from simulator.constraints import PopulationLimit
-from simulator.errors import ScenarioError
+from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.solvers.base import Problem, Solver
 from simulator.solvers.exact import ExactSolver
 from simulator.solvers.local_search import LocalSearchSolver
@@ -83,51 +84,90 @@ def start_configuration(scenario, model) -> Configuration:
                                       source=f"{scenario.name} [start]")
 
 
+PLACE_EXACT_LIMIT = 500_000
+"""``auto`` at place level tries the exact solver when there are at most this many candidate footprints.
+
+Regional place scenarios in London, the South West and North East and Yorkshire have about 15,000-200,000
+connected place footprints under 2.5m and are proven optimal in seconds; the other regions, and England, have
+more than 100 million (tiny places make the count explode), so ``auto`` stops counting here (about half a second)
+and uses the local search.
+"""
+
+
 def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: float | None = None,
              iterations: int = 20_000, data_dir=None, progress=None) -> Solver:
     """Solve ``scenario`` on ``model`` and return the solver with its results.
 
     ``auto``: the exact solver at ICB and sub-ICB level (within ``time_limit``, reporting the gap if it cannot
-    prove optimality in time); at place level, a local search warm-started from the sub-ICB answer.
+    prove optimality in time); at place level, the exact solver too when there are at most ``PLACE_EXACT_LIMIT``
+    candidate footprints, otherwise a local search warm-started from the sub-ICB answer.
     """
-    from simulator.model import load_model
-
     problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
     big_max_moved = problem.constraints.max_moved is not None and model.level != "icb"
     if solver == "exact" or (solver == "auto" and model.level in ("icb", "sicbl") and not big_max_moved):
-        s = ExactSolver(problem, seed=seed, time_limit=time_limit, progress=progress).solve()
-        if s.configuration_ is not None and s.status_ != "optimal" and solver == "auto":
-            # Polish an unproven answer with the local search, keeping the exact solver's bound. The bound holds
-            # over the exact solver's candidates (footprints up to the population cap, or today's ICBs standing
-            # alone), so the polish keeps to them too.
-            capped = copy.copy(problem)
-            capped.constraints = copy.copy(problem.constraints)
-            if not (capped.constraints.ceiling and capped.constraints.ceiling.hard):
-                capped.constraints.ceiling = PopulationLimit(s.stats_["population_cap"], hard=True)
-            ls = LocalSearchSolver(capped, seed=seed, start=s.configuration_, iterations=iterations,
-                                   progress=progress).solve()
-            s.runtime_ += ls.runtime_
-            s.stats_["local_search_s"] = round(ls.runtime_, 3)
-            if ls.objective_ < s.objective_:
-                s.configuration_, s.objective_ = ls.configuration_, ls.objective_
-                s.stats_["polished_by_local_search"] = True
-                s.gap_ = None if s.bound_ is None else max(0.0, (s.objective_ - s.bound_) / max(abs(s.objective_), 1e-9))
-        return s
+        return _exact(problem, solver, seed, time_limit, iterations, progress)
+    skipped = {}
+    if solver == "auto" and model.level == "place" and problem.constraints.contiguity:
+        t0 = time.perf_counter()
+        try:
+            return _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
+        except TooManyCandidates as e:
+            tried = time.perf_counter() - t0
+            skipped = {"exact_not_used": str(e), "exact_attempt_s": round(tried, 3)}
+            if time_limit is not None:
+                time_limit = max(1.0, time_limit - tried)
     start = problem.start
     if solver == "auto" and model.level == "place":
-        coarse = load_model("sicbl", data_dir or model.data_dir, estuary_links=model.estuary_links)
-        coarse_problem = Problem.from_scenario(scenario, coarse, start=Configuration.baseline(coarse))
-        try:
-            warm = ExactSolver(coarse_problem, seed=seed, time_limit=time_limit and time_limit / 2,
+        start = sicbl_warm_start(scenario, model, problem, seed, time_limit, progress, data_dir) or start
+    s = LocalSearchSolver(problem, seed=seed, time_limit=time_limit, start=start, iterations=iterations,
+                          progress=progress).solve()
+    s.stats_.update(skipped)
+    if skipped:
+        s.runtime_ += skipped["exact_attempt_s"]
+    return s
+
+
+def _exact(problem: Problem, solver: str, seed: int, time_limit: float | None, iterations: int, progress,
+           **options) -> Solver:
+    """The exact solver; under ``auto``, an answer it cannot prove in time is polished by the local search."""
+    s = ExactSolver(problem, seed=seed, time_limit=time_limit, progress=progress, **options).solve()
+    if s.configuration_ is not None and s.status_ != "optimal" and solver == "auto":
+        # Polish an unproven answer with the local search, keeping the exact solver's bound. The bound holds
+        # over the exact solver's candidates (footprints up to the population cap, or today's ICBs standing
+        # alone), so the polish keeps to them too.
+        capped = copy.copy(problem)
+        capped.constraints = copy.copy(problem.constraints)
+        if not (capped.constraints.ceiling and capped.constraints.ceiling.hard):
+            capped.constraints.ceiling = PopulationLimit(s.stats_["population_cap"], hard=True)
+        ls = LocalSearchSolver(capped, seed=seed, start=s.configuration_, iterations=iterations,
                                progress=progress).solve()
-        except ScenarioError:  # e.g. max_moved on too many candidates: start from the scenario's start instead
-            warm = None
-        if warm is not None and warm.configuration_ is not None:
-            candidate = refine(warm.configuration_, model, allow_noncontiguous=True)
-            if candidate.noncontiguous_footprints() and problem.constraints.contiguity:
-                candidate = mend_pieces(candidate)
-            if not problem.violations(candidate):
-                start = Configuration(model, candidate.assignment, candidate.names,
-                                      allow_noncontiguous=not problem.constraints.contiguity)
-    return LocalSearchSolver(problem, seed=seed, time_limit=time_limit, start=start, iterations=iterations,
-                             progress=progress).solve()
+        s.runtime_ += ls.runtime_
+        s.stats_["local_search_s"] = round(ls.runtime_, 3)
+        if ls.objective_ < s.objective_:
+            s.configuration_, s.objective_ = ls.configuration_, ls.objective_
+            s.stats_["polished_by_local_search"] = True
+            s.gap_ = None if s.bound_ is None else max(0.0, (s.objective_ - s.bound_) / max(abs(s.objective_), 1e-9))
+    return s
+
+
+def sicbl_warm_start(scenario, model, problem: Problem, seed: int = 0, time_limit: float | None = None,
+                     progress=None, data_dir=None) -> Configuration | None:
+    """The sub-ICB answer refined to places (detached pieces mended), if it breaks no hard rule."""
+    from simulator.model import load_model
+
+    coarse = load_model("sicbl", data_dir or model.data_dir, estuary_links=model.estuary_links)
+    coarse_problem = Problem.from_scenario(scenario, coarse, start=Configuration.baseline(coarse))
+    try:
+        warm = ExactSolver(coarse_problem, seed=seed, time_limit=time_limit and time_limit / 2,
+                           progress=progress).solve()
+    except ScenarioError:  # e.g. max_moved on too many candidates: start from the scenario's start instead
+        return None
+    if warm.configuration_ is None:
+        return None
+    candidate = refine(warm.configuration_, model, allow_noncontiguous=True)
+    if candidate.noncontiguous_footprints() and problem.constraints.contiguity:
+        candidate = mend_pieces(candidate)
+    if problem.violations(candidate):
+        return None
+    return Configuration(model, candidate.assignment, candidate.names,
+                         allow_noncontiguous=not problem.constraints.contiguity)
