@@ -13,6 +13,7 @@ from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.solvers.base import Problem, Solver
 from simulator.solvers.exact import ExactSolver
 from simulator.solvers.local_search import LocalSearchSolver
+from simulator.solvers.neighbourhood import exchange_polish
 
 
 def refine(config: Configuration, model, allow_noncontiguous: bool | None = None) -> Configuration:
@@ -124,6 +125,14 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
     s.stats_.update(skipped)
     if skipped:
         s.runtime_ += skipped["exact_attempt_s"]
+    if solver == "auto" and model.level == "place" and s.configuration_ is not None:
+        # Moves of one block miss improvements that need several footprints to trade places at once.
+        left = None if time_limit is None else max(0.0, time_limit - s.runtime_)
+        polished, stats = exchange_polish(problem, s.configuration_, time_limit=left, progress=progress)
+        s.stats_["exchange_polish"] = stats
+        s.runtime_ += stats.get("seconds", 0.0)
+        if stats["objective_after"] < s.objective_:
+            s.configuration_, s.objective_ = polished, stats["objective_after"]
     return s
 
 
