@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                          "500,000 candidate footprints, else local search")
     op.add_argument("--seed", type=int, default=0, help="random seed of the local search (default 0)")
     op.add_argument("--time-limit", type=float, help="stop after this many seconds and report the gap")
-    op.add_argument("--iterations", type=int, default=20_000, help="local-search moves to try (default 20000)")
+    op.add_argument("--iterations", type=int, help="local-search moves to try (default 200000 at place level, "
+                    "20000 otherwise)")
     op.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
     sw = sub.add_parser("sweep", help="run a grid of scenario variants in parallel (resumable)")
@@ -59,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", required=True, help="folder: one sub-folder per run and summary.csv")
     sw.add_argument("--jobs", type=int, default=1, help="parallel processes (default 1)")
     sw.add_argument("--seed", type=int, default=0, help="seed of every run (default 0)")
-    sw.add_argument("--iterations", type=int, default=20_000, help="local-search moves per run")
+    sw.add_argument("--iterations", type=int, help="local-search moves per run (default 200000 at place level, "
+                    "20000 otherwise)")
     sw.add_argument("--time-limit", type=float, help="seconds per run")
     sw.add_argument("--backend", choices=["process", "dask", "ray"], default="process",
                     help="process (this machine), dask (an existing dask.distributed cluster) or ray (an existing "

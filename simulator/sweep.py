@@ -123,7 +123,7 @@ def _toml(doc: dict) -> str:
     return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
 
 
-def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, iterations: int,
+def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, iterations: int | None,
             time_limit: float | None, data_dir: str | None) -> dict[str, Any]:
     """Solve one run and write its folder (all or nothing). Returns its summary row."""
     from simulator.io import outputs, write_outputs
@@ -176,7 +176,7 @@ def _row_from_folder(folder: Path) -> dict[str, Any]:
 
 
 def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1, seed: int = 0,
-          iterations: int = 20_000, time_limit: float | None = None, data_dir: str | None = None,
+          iterations: int | None = None, time_limit: float | None = None, data_dir: str | None = None,
           backend: str = "process", scheduler: str | None = None,
           progress: Callable[[int, int], None] | None = None) -> Path:
     """Run the grid and write ``out_dir/summary.csv``; finished runs (with a solution.json) are skipped.

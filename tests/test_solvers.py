@@ -782,7 +782,7 @@ def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model,
     assert ls.stats_["exact_not_used"].startswith("more than 500,000 candidate footprints at place level")
     assert ls.stats_["start_objective"] == pytest.approx(problem.objective(mended.assignment), abs=1e-9)
     assert ls.objective_ <= ls.stats_["start_objective"] and problem.violations(ls.configuration_) == []
-    polish = ls.stats_["exchange_polish"]  # the local search's answer, then exact trades of border places
+    polish = ls.stats_["polish"]  # the local search's answer, then exact exchanges and pair re-draws
     assert polish["objective_after"] == pytest.approx(ls.objective_, abs=1e-12)
     assert polish["objective_after"] <= polish["objective_before"]
     assert ls.objective_ == pytest.approx(problem.objective(ls.configuration_.assignment), abs=1e-12)

@@ -13,7 +13,7 @@ from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.solvers.base import Problem, Solver
 from simulator.solvers.exact import ExactSolver
 from simulator.solvers.local_search import LocalSearchSolver
-from simulator.solvers.neighbourhood import exchange_polish
+from simulator.solvers.neighbourhood import polish
 
 
 def refine(config: Configuration, model, allow_noncontiguous: bool | None = None) -> Configuration:
@@ -85,6 +85,12 @@ def start_configuration(scenario, model) -> Configuration:
                                       source=f"{scenario.name} [start]")
 
 
+def default_iterations(level: str) -> int:
+    """Local-search moves when not given: 200,000 at place level (about a minute, and the answer is about 3%
+    better than after 20,000 once polished), 20,000 elsewhere (where the local search only polishes)."""
+    return 200_000 if level == "place" else 20_000
+
+
 PLACE_EXACT_LIMIT = 500_000
 """``auto`` at place level tries the exact solver when there are at most this many candidate footprints.
 
@@ -96,13 +102,17 @@ and uses the local search.
 
 
 def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: float | None = None,
-             iterations: int = 20_000, data_dir=None, progress=None) -> Solver:
+             iterations: int | None = None, data_dir=None, progress=None) -> Solver:
     """Solve ``scenario`` on ``model`` and return the solver with its results.
 
     ``auto``: the exact solver at ICB and sub-ICB level (within ``time_limit``, reporting the gap if it cannot
     prove optimality in time); at place level, the exact solver too when there are at most ``PLACE_EXACT_LIMIT``
-    candidate footprints, otherwise a local search warm-started from the sub-ICB answer.
+    candidate footprints, otherwise a local search warm-started from the sub-ICB answer and polished by exact
+    exchanges and pair re-draws (``simulator.solvers.neighbourhood``). ``iterations`` (local-search moves)
+    defaults to ``default_iterations(model.level)``.
     """
+    if iterations is None:
+        iterations = default_iterations(model.level)
     problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
     big_max_moved = problem.constraints.max_moved is not None and model.level != "icb"
     if solver == "exact" or (solver == "auto" and model.level in ("icb", "sicbl") and not big_max_moved):
@@ -126,10 +136,10 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
     if skipped:
         s.runtime_ += skipped["exact_attempt_s"]
     if solver == "auto" and model.level == "place" and s.configuration_ is not None:
-        # Moves of one block miss improvements that need several footprints to trade places at once.
+        # Moves of one block miss improvements that need several places to move at once.
         left = None if time_limit is None else max(0.0, time_limit - s.runtime_)
-        polished, stats = exchange_polish(problem, s.configuration_, time_limit=left, progress=progress)
-        s.stats_["exchange_polish"] = stats
+        polished, stats = polish(problem, s.configuration_, time_limit=left, progress=progress)
+        s.stats_["polish"] = stats
         s.runtime_ += stats.get("seconds", 0.0)
         if stats["objective_after"] < s.objective_:
             s.configuration_, s.objective_ = polished, stats["objective_after"]
