@@ -201,6 +201,10 @@ def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1
         texts[r.index] = t
     if jobs < 1:
         raise ScenarioError("--jobs must be at least 1")
+    if iterations is not None and iterations < 0:
+        raise ScenarioError(f"--iterations must be 0 or more (got {iterations})")
+    if time_limit is not None and not time_limit > 0:
+        raise ScenarioError(f"--time-limit must be a positive number of seconds (got {time_limit})")
     if backend not in BACKENDS:
         raise ScenarioError(f"--backend must be one of {', '.join(BACKENDS)}")
     out = Path(out_dir)

@@ -684,6 +684,28 @@ def test_cli_optimise_bad_scenario(icb_model, tmp_path, capsys, case):
     assert not out.exists()
 
 
+BAD_RUN_OPTIONS = {
+    "negative-iterations": (["optimise", "--iterations", "-5"], "iterations must be 0 or more (got -5)"),
+    "zero-time-limit": (["optimise", "--time-limit", "0"], "time limit must be a positive number of seconds"),
+    "sweep-negative-iterations": (["sweep", "--vary", "weights.flow_leakage=1,2", "--iterations", "-1"],
+                                  "--iterations must be 0 or more (got -1)"),
+    "sweep-negative-time-limit": (["sweep", "--vary", "weights.flow_leakage=1,2", "--time-limit", "-3"],
+                                  "--time-limit must be a positive number of seconds (got -3.0)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RUN_OPTIONS))
+def test_cli_bad_run_options_are_one_line_and_write_nothing(icb_model, tmp_path, capsys, case):
+    args, fragment = BAD_RUN_OPTIONS[case]
+    out = tmp_path / "out"
+    rc = main([args[0], str(SCENARIOS / "national_default.toml"), "--out", str(out), *args[1:]])
+    stdout, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip() and line.startswith("icbsim: error:")]
+    assert rc == 2 and "Traceback" not in err
+    assert len(lines) == 1 and fragment in lines[0], err
+    assert not out.exists()
+
+
 # --------------------------------------------------------------------------------------------- 7. shipped scenarios
 SCENARIO_FILES = sorted(p.name for p in SCENARIOS.glob("*.toml"))
 

@@ -113,6 +113,10 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
     """
     if iterations is None:
         iterations = default_iterations(model.level)
+    if iterations < 0:
+        raise ScenarioError(f"iterations must be 0 or more (got {iterations})")
+    if time_limit is not None and not time_limit > 0:
+        raise ScenarioError(f"the time limit must be a positive number of seconds (got {time_limit})")
     problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
     big_max_moved = problem.constraints.max_moved is not None and model.level != "icb"
     if solver == "exact" or (solver == "auto" and model.level in ("icb", "sicbl") and not big_max_moved):
