@@ -80,14 +80,12 @@ class ExactSolver(Solver):
             raise ScenarioError("the exact solver builds footprints from connected blocks: with contiguity off, use "
                                 "the local_search solver")
         pop = p.population
-        cap = cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else p.params.band[1]
+        cap = population_cap(p)
         self.stats_["population_cap"] = cap
         self.stats_["candidates_rule"] = (f"connected footprints of at most {cap:,.0f} people, and today's ICBs (or "
                                           "groups the constraints keep together) standing alone above that")
-        region = m.blocks.region_ods.to_numpy()
-        neighbours = m.neighbours
-        if cons.within_region:
-            neighbours = [nb[region[nb] == region[i]] for i, nb in enumerate(neighbours)]
+        region_nb, forbid = enumeration_rules(p)
+        neighbours = region_nb
         # Locked ICBs take no part in enumeration: each is one fixed candidate, added below.
         locked = np.zeros(m.n_blocks, dtype=bool)
         for idx, _ in cons.locked:
@@ -95,10 +93,6 @@ class ExactSolver(Solver):
         if locked.any():
             neighbours = [np.array([], dtype=int) if locked[i] else nb[~locked[nb]] for i, nb in enumerate(neighbours)]
         weight = np.where(locked, np.inf, pop)
-        forbid = [0] * m.n_blocks
-        for a, b in cons.must_not_merge:
-            forbid[a] |= 1 << b
-            forbid[b] |= 1 << a
         allowed = (lambda sub, u: not (sub & forbid[u])) if cons.must_not_merge else None
         t = time.perf_counter()
         masks = []
@@ -107,17 +101,14 @@ class ExactSolver(Solver):
             if len(masks) % 100_000 == 0:
                 self.progress(f"enumerated {len(masks):,} candidate footprints", 0.05)
         if len(masks) > self.max_candidates:
-            raise TooManyCandidates(f"more than {self.max_candidates:,} candidate footprints at {m.level} level: use the "
-                                "local_search solver, a coarser level or a lower population ceiling")
+            raise TooManyCandidates(f"more than {self.max_candidates:,} candidate footprints at {m.level} level: use "
+                                    "the local_search solver, a coarser level or a lower population ceiling")
         # Today's ICBs above the cap may stand alone (reported as out of band); so may a group of blocks that
         # constraints keep together (London as one), unless the ceiling is hard.
         have = set(masks)
         alone = [blocks for blocks in today_icb_sets(m)]
         if not (cons.ceiling and cons.ceiling.hard):
             alone += forced_components(m.n_blocks, cons)
-        region_nb = m.neighbours
-        if cons.within_region:
-            region_nb = [nb[region[nb] == region[i]] for i, nb in enumerate(region_nb)]
         for blocks in alone:
             mask = sum(1 << int(i) for i in blocks)
             if not (pop[blocks].sum() > cap or locked[blocks].any()) or mask in have:
@@ -218,8 +209,8 @@ class ExactSolver(Solver):
         self.progress(f"solving over {C.shape[0]:,} candidate footprints", 0.3)
         max_moved = self.problem.constraints.max_moved is not None
         if max_moved and C.shape[0] > self.max_moved_limit:
-            raise TooManyCandidates(f"max_moved with {C.shape[0]:,} candidate footprints is beyond the exact solver: use "
-                                "the local_search solver (the auto solver does)")
+            raise TooManyCandidates(f"max_moved with {C.shape[0]:,} candidate footprints is beyond the exact solver: "
+                                    "use the local_search solver (the auto solver does)")
         if C.shape[0] <= self.direct_limit or max_moved:  # max_moved needs keeper variables: direct MILP only
             res = self._milp(C, costs, self._deadline(t0))
             self._finish(C, costs, res, lp_bound=None)
@@ -307,6 +298,27 @@ class ExactSolver(Solver):
 
         self.status_ = "infeasible"
         self.explanation_ = explain_infeasible(self.problem, uncovered=uncovered)
+
+
+def population_cap(problem: Problem) -> float:
+    """Largest candidate footprint: the hard ceiling if the scenario has one, else the band's ceiling."""
+    cons = problem.constraints
+    return cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else problem.params.band[1]
+
+
+def enumeration_rules(problem: Problem) -> tuple[list[np.ndarray], list[int]]:
+    """Neighbours a candidate footprint may grow through (same NHS region when the scenario asks) and, per
+    block, the bitmask of blocks it must not share a footprint with (must-not-merge pairs)."""
+    m, cons = problem.model, problem.constraints
+    neighbours = m.neighbours
+    if cons.within_region:
+        region = m.blocks.region_ods.to_numpy()
+        neighbours = [nb[region[nb] == region[i]] for i, nb in enumerate(neighbours)]
+    forbid = [0] * m.n_blocks
+    for a, b in cons.must_not_merge:
+        forbid[a] |= 1 << int(b)
+        forbid[b] |= 1 << int(a)
+    return neighbours, forbid
 
 
 def forced_components(n: int, cons) -> list[np.ndarray]:

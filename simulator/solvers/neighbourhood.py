@@ -25,7 +25,7 @@ from simulator.metrics.score import scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.enumerate import connected_sets
 from simulator.solvers.enumerate import members as mask_blocks
-from simulator.solvers.exact import ExactSolver, masks_to_matrix
+from simulator.solvers.exact import ExactSolver, enumeration_rules, masks_to_matrix, population_cap
 
 
 def exchange_candidates(problem: Problem, config: Configuration, max_out: int = 2, max_in: int = 2) -> list[int]:
@@ -38,7 +38,7 @@ def exchange_candidates(problem: Problem, config: Configuration, max_out: int = 
     """
     m, cons = problem.model, problem.constraints
     pop = problem.population
-    cap = cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else problem.params.band[1]
+    cap = population_cap(problem)
     nbrs = [set(map(int, nb)) for nb in m.neighbours]
     region = m.blocks.region_ods.to_numpy()
     apart = [(int(a), int(b)) for a, b in cons.must_not_merge]
@@ -121,8 +121,8 @@ def pair_redraw(problem: Problem, config: Configuration, max_splits: int = 100_0
     For each pair, every connected footprint inside the pair's blocks under the population cap is a candidate
     (pairs with more than ``max_splits`` such footprints are skipped and counted; pairs with a footprint locked
     to today's ICB are left as they are); the exact solver picks the best partition of the pair's blocks (into
-    two footprints, or one, or more), all other footprints fixed. Returns the configuration and statistics (objective
-    before and after, pairs re-drawn, pairs checked, pairs skipped, seconds, whether every pair was checked).
+    two footprints, or one, or more), all other footprints fixed. Returns the configuration and statistics
+    (objective before and after, pairs re-drawn, checked and skipped, seconds, whether every pair was checked).
     Scenarios with ``max_moved`` are returned unchanged.
     """
     t0 = time.perf_counter()
@@ -134,15 +134,8 @@ def pair_redraw(problem: Problem, config: Configuration, max_splits: int = 100_0
     if cons.max_moved is not None:
         stats["skipped"] = "max_moved is a rule on the whole configuration"
         return config, stats
-    cap = cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else problem.params.band[1]
-    region = m.blocks.region_ods.to_numpy()
-    neighbours = m.neighbours
-    if cons.within_region:
-        neighbours = [nb[region[nb] == region[i]] for i, nb in enumerate(neighbours)]
-    forbid = [0] * m.n_blocks
-    for a, b in cons.must_not_merge:
-        forbid[a] |= 1 << int(b)
-        forbid[b] |= 1 << int(a)
+    cap = population_cap(problem)
+    neighbours, forbid = enumeration_rules(problem)
     locked = _mask(np.concatenate([idx for idx, _ in cons.locked])) if cons.locked else 0
     current, current_obj = config, before
     checked: set[tuple[int, int]] = set()
@@ -225,11 +218,9 @@ class _PoolSolver(ExactSolver):
         C = C[p.constraints.column_mask(p.model, C, pop)]
         sc = scorer(p.model, p.params)
         self.constant = sc.constant
-        cons = p.constraints
-        self.stats_["population_cap"] = cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) \
-            else p.params.band[1]
+        self.stats_["population_cap"] = population_cap(p)
         self.stats_["candidates_feasible"] = int(C.shape[0])
-        return C, sc.costs(C) + cons.penalty(C @ pop)
+        return C, sc.costs(C) + p.constraints.penalty(C @ pop)
 
 
 def polish(problem: Problem, config: Configuration, time_limit: float | None = None,
