@@ -188,3 +188,16 @@ def test_pair_redraw_leaves_no_improving_two_way_split(national_redrawn):
             tried += 1
             assert problem.objective(moved) >= best - 1e-9
     assert tried >= 10
+
+
+def test_polish_is_deterministic_and_keeps_to_its_time_limit(place_model):
+    scenario = _place("region_north_east_and_yorkshire.toml")
+    problem = Problem.from_scenario(scenario, place_model, start=start_configuration(scenario, place_model))
+    warm = sicbl_warm_start(scenario, place_model, problem)
+    runs = [polish(problem, warm) for _ in range(2)]
+    (a, sa), (b, sb) = runs
+    assert np.array_equal(a.assignment, b.assignment) and a.names == b.names
+    assert sa["objective_after"] == sb["objective_after"] < sa["objective_before"]
+    short, st = polish(problem, warm, time_limit=0.5)
+    assert st["seconds"] < sa["seconds"] and st["objective_after"] <= st["objective_before"]
+    assert problem.violations(short) == []
