@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from simulator.configuration import Configuration
+from simulator.constraints import blocks_connected
 from simulator.errors import IcbSimError
 from simulator.metrics.score import scorer
 from simulator.solvers.base import Problem
@@ -36,20 +37,16 @@ def exchange_candidates(problem: Problem, config: Configuration, max_out: int = 
     the scenario asks, and keeps must-not-merge pairs apart. Other per-footprint rules are checked when the pool
     is costed (``Constraints.column_mask``).
     """
-    m, cons = problem.model, problem.constraints
     pop = problem.population
     cap = population_cap(problem)
-    nbrs = [set(map(int, nb)) for nb in m.neighbours]
-    region = m.blocks.region_ods.to_numpy()
-    apart = [(int(a), int(b)) for a, b in cons.must_not_merge]
+    neighbours, forbid = enumeration_rules(problem)
+    nbrs = [set(map(int, nb)) for nb in neighbours]
     masks = set()
     for f in np.unique(config.assignment):
         members = set(np.flatnonzero(config.assignment == f).tolist())
         masks.add(_mask(members))
         border = sorted(u for u in members if nbrs[u] - members)
         outside = sorted(set().union(*(nbrs[u] for u in members)) - members)
-        if cons.within_region:
-            outside = [v for v in outside if region[v] == region[next(iter(members))]]
         base = float(pop[list(members)].sum())
         drops = [c for k in range(max_out + 1) for c in itertools.combinations(border, k)]
         adds = [c for k in range(max_in + 1) for c in itertools.combinations(outside, k)]
@@ -64,10 +61,11 @@ def exchange_candidates(problem: Problem, config: Configuration, max_out: int = 
                 if kept_pop + float(pop[list(add)].sum()) > cap:
                     continue
                 blocks = kept.union(add)
-                if apart and any(a in blocks and b in blocks for a, b in apart):
+                mask = _mask(blocks)
+                if any(mask & forbid[b] for b in blocks):
                     continue
-                if _connected(blocks, nbrs):
-                    masks.add(_mask(blocks))
+                if blocks_connected(blocks, nbrs):
+                    masks.add(mask)
     return sorted(masks)
 
 
@@ -272,14 +270,3 @@ def _renamed(old: Configuration, new: Configuration) -> Configuration:
 
 def _mask(blocks) -> int:
     return sum(1 << int(b) for b in blocks)
-
-
-def _connected(blocks: set[int], nbrs: list[set[int]]) -> bool:
-    start = next(iter(blocks))
-    seen, stack = {start}, [start]
-    while stack:
-        for v in nbrs[stack.pop()]:
-            if v in blocks and v not in seen:
-                seen.add(v)
-                stack.append(v)
-    return len(seen) == len(blocks)
