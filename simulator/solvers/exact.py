@@ -103,21 +103,12 @@ class ExactSolver(Solver):
         if len(masks) > self.max_candidates:
             raise TooManyCandidates(f"more than {self.max_candidates:,} candidate footprints at {m.level} level: use "
                                     "the local_search solver, a coarser level or a lower population ceiling")
-        # Today's ICBs above the cap may stand alone (reported as out of band); so may a group of blocks that
-        # constraints keep together (London as one), unless the ceiling is hard.
         have = set(masks)
-        alone = [blocks for blocks in today_icb_sets(m)]
-        if not (cons.ceiling and cons.ceiling.hard):
-            alone += forced_components(m.n_blocks, cons)
-        for blocks in alone:
+        for blocks in standing_alone_footprints(p):
             mask = sum(1 << int(i) for i in blocks)
-            if not (pop[blocks].sum() > cap or locked[blocks].any()) or mask in have:
-                continue
-            # The same checks as every enumerated candidate: in one piece, one region, no forbidden pair.
-            if not blocks_connected(blocks, region_nb) or any(mask & forbid[int(i)] for i in blocks):
-                continue
-            masks.append(mask)
-            have.add(mask)
+            if mask not in have:
+                masks.append(mask)
+                have.add(mask)
         self.stats_["enumeration_s"] = round(time.perf_counter() - t, 3)
         C = masks_to_matrix(masks, m.n_blocks)
         ok = cons.column_mask(m, C, pop)
@@ -319,6 +310,34 @@ def enumeration_rules(problem: Problem) -> tuple[list[np.ndarray], list[int]]:
         forbid[a] |= 1 << int(b)
         forbid[b] |= 1 << int(a)
     return neighbours, forbid
+
+
+def standing_alone_footprints(problem: Problem) -> list[np.ndarray]:
+    """Candidate footprints that enumeration under the cap cannot reach: today's ICBs above the cap (they may
+    stand alone, reported as out of band), ICBs holding locked blocks, and groups that constraints keep together
+    (London as one) unless the ceiling is hard. Each is in one piece, in one region and breaks no must-not-merge
+    pair, like every enumerated candidate."""
+    m, cons = problem.model, problem.constraints
+    pop = problem.population
+    cap = population_cap(problem)
+    region_nb, forbid = enumeration_rules(problem)
+    locked = np.zeros(m.n_blocks, dtype=bool)
+    for idx, _ in cons.locked:
+        locked[idx] = True
+    alone = list(today_icb_sets(m))
+    if not (cons.ceiling and cons.ceiling.hard):
+        alone += forced_components(m.n_blocks, cons)
+    out, seen = [], set()
+    for blocks in alone:
+        key = tuple(int(i) for i in blocks)
+        if not (pop[blocks].sum() > cap or locked[blocks].any()) or key in seen:
+            continue
+        mask = sum(1 << int(i) for i in blocks)
+        if not blocks_connected(blocks, region_nb) or any(mask & forbid[int(i)] for i in blocks):
+            continue
+        out.append(np.asarray(blocks, dtype=np.int64))
+        seen.add(key)
+    return out
 
 
 def forced_components(n: int, cons) -> list[np.ndarray]:

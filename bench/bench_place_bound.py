@@ -1,0 +1,88 @@
+"""Benchmark: place-level answers against proven bounds, per NHS region and for England, in one run.
+
+For each regional place scenario (and the national default at place level) this runs ``auto`` and reports:
+how many candidate footprints there are, the local search's answer after polish and when it was reached, the
+proven bound (from the exact solver, or from exactly priced column generation where the candidates can be
+walked), the gap, and how long the proof took. Issue 3's target is the answer within 0.5% of the bound in under
+2 minutes; the ratio column is the answer's time divided by 120 s.
+
+Run: ``python bench/bench_place_bound.py [--json FILE] [--only NAME ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from simulator.model import load_model
+from simulator.scenario import parse_scenario
+from simulator.solvers.run import optimise
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+NAMES = ["region_london", "region_south_west", "region_north_east_and_yorkshire", "region_north_west",
+         "region_east_of_england", "region_midlands", "region_south_east", "national_default_sicbl"]
+TARGET_S = 120.0
+
+
+def _place(name: str):
+    text = (SCENARIOS / f"{name}.toml").read_text()
+    for level in ("icb", "sicbl"):
+        text = text.replace(f'level = "{level}"', 'level = "place"')
+    return parse_scenario(text, name)
+
+
+def run(name: str, model) -> dict:
+    scenario = _place(name)
+    marks: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def progress(msg: str, frac: float) -> None:
+        if msg.startswith("walk") and "first_walk" not in marks:
+            marks["first_walk"] = time.perf_counter() - t0
+
+    s = optimise(scenario, model, seed=0, progress=progress)
+    wall = time.perf_counter() - t0
+    proof = s.stats_.get("proof", {})
+    polish = s.stats_.get("polish", {})
+    if s.name == "exact":
+        answer_s, answer = wall, s.objective_
+    else:
+        # The heuristic's answer is ready when the polish ends (the walk starts just after the count).
+        answer = polish.get("objective_after", s.objective_)
+        answer_s = wall - proof.get("bound_s", 0.0) - proof.get("proof_s", 0.0) if proof else wall
+    gap = None if s.bound_ is None else (answer - s.bound_) / abs(answer)
+    return {"scenario": name, "solver": s.name, "status": s.status_,
+            "candidates": s.stats_.get("candidates_feasible") or proof.get("candidates"),
+            "answer": answer, "answer_s": round(answer_s, 1), "bound": s.bound_, "gap_of_answer": gap,
+            "objective": s.objective_, "proof_s": round(proof.get("bound_s", 0) + proof.get("proof_s", 0), 1),
+            "walks": proof.get("walks"), "wall_s": round(wall, 1), "ratio_to_target": round(answer_s / TARGET_S, 2),
+            "no_bound_because": s.stats_.get("bound_not_computed")}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--only", nargs="*", help="scenario names (without .toml) to run")
+    args = ap.parse_args()
+    model = load_model("place")
+    rows = []
+    print(f"{'scenario':<34} {'solver':<12} {'status':<9} {'candidates':>12} {'answer':>8} {'at':>7} {'bound':>8} "
+          f"{'gap':>7} {'proof':>7} {'walks':>5} {'÷2min':>6}")
+    for name in args.only or NAMES:
+        r = run(name, model)
+        rows.append(r)
+        cand = "-" if r["candidates"] is None else f"{r['candidates']:,}"
+        bound = "-" if r["bound"] is None else f"{r['bound']:.4f}"
+        gap = "-" if r["gap_of_answer"] is None else f"{r['gap_of_answer']:.2%}"
+        print(f"{name:<34} {r['solver']:<12} {r['status']:<9} {cand:>12} {r['answer']:>8.4f} {r['answer_s']:>6.1f}s "
+              f"{bound:>8} {gap:>7} {r['proof_s']:>6.1f}s {r['walks'] or '-':>5} {r['ratio_to_target']:>6.2f}",
+              flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,562 @@
+"""Exact pricing by enumeration: every connected footprint under the population cap, costed as it is grown.
+
+Where candidate footprints are far too many to hold (place level: about 10^8 within the North West, more
+elsewhere) they can still be *visited*: a depth-first walk (the ESU scheme of ``simulator.solvers.enumerate``)
+adds one block at a time and keeps every sum the score needs (population, partners' budget figures, flows kept
+inside, major-trust, pathology and authority counts), so each footprint's cost is finished in a few hundred
+operations. Given the duals of a set-partitioning master, one walk returns the lowest reduced cost of *any*
+candidate and the footprints whose reduced cost is under a threshold: that is exact pricing, which makes the
+master's bound a proven one. The walk is compiled with numba (a Python loop would take hours).
+
+The costs are the same as ``simulator.metrics.score.FootprintScorer.costs`` (checked in the tests); rules that
+the enumeration does not know (per-footprint hard constraints, soft-limit penalties) are applied afterwards by
+the caller, which only ever makes the bound more cautious.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.metrics.score import TERM_NAMES, TODAY_BODIES, scorer
+from simulator.solvers.base import Problem
+from simulator.solvers.exact import enumeration_rules, population_cap
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - numba is a dependency; the message says what to do
+    numba = None
+
+
+@dataclass
+class ScanResult:
+    """Result of :meth:`FootprintScan.scan`.
+
+    Attributes
+    ----------
+    min_reduced_cost
+        Lowest reduced cost over every candidate footprint (``inf`` if there is none).
+    footprints
+        Block indices of the footprints kept (reduced cost at most ``threshold``), one array each.
+    reduced_costs
+        Their reduced costs.
+    threshold
+        The threshold in force at the end: lowered from the one asked for if more footprints qualified than
+        could be kept (then the kept ones are the lowest).
+    visited
+        Candidate footprints visited.
+    """
+
+    min_reduced_cost: float
+    footprints: list[np.ndarray]
+    reduced_costs: np.ndarray
+    threshold: float
+    visited: int
+
+
+class FootprintScan:
+    """Visits every connected candidate footprint of a problem (under its population cap, in its region).
+
+    Parameters
+    ----------
+    problem
+        The problem. Locked blocks take no part (the caller adds their fixed footprints); must-not-merge
+        pairs are not checked here (footprints that break one are dropped by the caller, which can only lower
+        the minimum found).
+    workers
+        Threads walking from different roots at once (default: one per core).
+    """
+
+    def __init__(self, problem: Problem, workers: int | None = None):
+        if numba is None:  # pragma: no cover
+            raise ImportError("the enumeration bound needs numba: pip install numba")
+        self.problem = problem
+        self.workers = workers or os.cpu_count() or 1
+        m, cons = problem.model, problem.constraints
+        n = m.n_blocks
+        sc = scorer(m, problem.params)
+        wt = dict(zip(TERM_NAMES, sc.weights))
+        self.cap = population_cap(problem)
+        nb, _ = enumeration_rules(problem)
+        locked = np.zeros(n, dtype=bool)
+        for idx, _ in cons.locked:
+            locked[idx] = True
+        self.free = ~locked
+        nb = [np.array([], dtype=np.int64) if locked[i] else np.asarray(x[~locked[x]], dtype=np.int64)
+              for i, x in enumerate(nb)]
+        self.nbptr = np.zeros(n + 1, dtype=np.int64)
+        self.nbptr[1:] = np.cumsum([len(x) for x in nb])
+        self.nbidx = np.concatenate(nb + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        pop = np.asarray(problem.population, dtype=np.float64)
+        self.weight = np.where(locked, np.inf, pop)
+        self.roots = np.flatnonzero(self.free & (pop <= self.cap)).astype(np.int64)
+        free = np.flatnonzero(self.free)
+        # Budget: partners are today's ICBs; spreads that carry weight, with their England-wide denominators.
+        self.icb = sc._block_icb.astype(np.int64)
+        self.n_icb = int(sc.n_icb)
+        self.bs = np.ascontiguousarray(sc._block_sums, dtype=np.float64)
+        spreads = [(cn, cd, scale, dft, wt[t] / sc.reference["ss"][j])
+                   for j, (t, (cn, cd, scale, dft)) in enumerate(zip(TERM_NAMES[1:6], sc.spreads))
+                   if wt[t] and sc.reference["ss"][j] > 0]
+        self.sp_cn = np.array([s[0] for s in spreads], dtype=np.int64)
+        self.sp_cd = np.array([s[1] for s in spreads], dtype=np.int64)
+        self.sp_scale = np.array([s[2] for s in spreads], dtype=np.float64)
+        self.sp_dft = np.array([s[3] for s in spreads], dtype=np.bool_)
+        self.sp_wt = np.array([s[4] for s in spreads], dtype=np.float64)
+        self.cols = np.array([sc.cA, sc.cW, sc.cT], dtype=np.int64)
+        self.stake_wt = wt["at_stake"] / sc.reference["stake"] if sc.reference["stake"] > 0 else 0.0
+        self.need_wt = wt["at_stake_need_adjusted"] / sc.reference["need"] if sc.reference["need"] > 0 else 0.0
+        # Flows: block x block matrix of admissions from one block's residents to trusts hosted in another.
+        flows = sc.flows
+        host_of = np.zeros((flows.shape[1], n))
+        host_of[sc.placed_trusts, sc.placed_host] = 1.0
+        self.flow_in = np.ascontiguousarray(flows @ host_of)
+        self.row_total = flows.sum(axis=1).astype(np.float64)
+        self.leak_wt = wt["flow_leakage"] / sc.flow_total if sc.flow_total else 0.0
+        # Counted terms, restricted to the columns the free blocks touch.
+        major = sc.major if len(sc.major) else np.zeros(0, dtype=int)
+        FM = flows[:, major] if len(major) else np.zeros((n, 0))
+        use = FM[free].sum(axis=0) > 0
+        self.major_flow = np.ascontiguousarray(FM[:, use])
+        self.major_thr = np.asarray(sc.major_threshold[use] if len(major) else np.zeros(0), dtype=np.float64)
+        self.major_wt = wt["major_trust_sharing"] / len(sc.major) if len(sc.major) else 0.0
+        NB = sc.net_blocks[:, sc.net_used]
+        use = NB[free].sum(axis=0) > 0
+        self.net_blocks = np.ascontiguousarray(NB[:, use])
+        self.net_size = np.asarray(sc.net_size[sc.net_used][use], dtype=np.float64)
+        self.net_wt = wt["pathology_split"] / sc.n_networks if sc.n_networks else 0.0
+        AU = np.asarray(sc.auth, dtype=np.float64)
+        use = AU[free].sum(axis=0) > 0 if AU.shape[1] else np.zeros(0, dtype=bool)
+        self.auth = np.ascontiguousarray(AU[:, use]) if AU.shape[1] else np.zeros((n, 0))
+        self.auth_total = np.asarray(sc.auth_total[use] if AU.shape[1] else np.zeros(0), dtype=np.float64)
+        self.auth_wt = wt["mayoral_split"] / sc.auth_residents if sc.auth_residents else 0.0
+        self.region = np.argmax(sc.region_matrix, axis=1).astype(np.int64)
+        self.n_regions = int(sc.region_matrix.shape[1])
+        self.reg_wt = wt["regions_crossed"] / TODAY_BODIES
+        self.band = (float(sc.band[0]), float(sc.band[1]), wt["population_band"] / sc.pop_total)
+        self.body_wt = wt["statutory_bodies"] / TODAY_BODIES
+        self.pop = pop
+        self.max_depth = int(self._max_depth())
+
+    def _max_depth(self) -> int:
+        """Most blocks a candidate can hold: the smallest blocks that fit under the cap."""
+        w = np.sort(self.weight[self.free])
+        return max(1, int(np.searchsorted(np.cumsum(w), self.cap, side="right")))
+
+    def count(self, limit: int) -> int:
+        """Candidate footprints the walk visits; counting stops (returning more than ``limit``) past ``limit``."""
+        return int(_count(self.nbptr, self.nbidx, self.roots, self.weight, self.cap, self.max_depth, int(limit)))
+
+    def _call(self, roots, u, constant, cptr, cidx, charge, tau, keep):
+        lo, hi, band_wt = self.band
+        return _walk(self.nbptr, self.nbidx, roots, self.weight, self.cap, self.max_depth,
+                     self.icb, self.n_icb, self.bs, self.sp_cn, self.sp_cd, self.sp_scale, self.sp_dft, self.sp_wt,
+                     self.cols, self.stake_wt, self.need_wt, self.flow_in, self.row_total, self.leak_wt,
+                     self.major_flow, self.major_thr, self.major_wt, self.net_blocks, self.net_size, self.net_wt,
+                     self.auth, self.auth_total, self.auth_wt, self.region, self.n_regions, self.reg_wt,
+                     lo, hi, band_wt, self.body_wt, u, constant, cptr, cidx, charge, tau, keep)
+
+    def scan(self, block_duals: np.ndarray | None = None, constant: float = 0.0,
+             cuts: list[tuple[int, int, int]] = (), cut_duals: np.ndarray | None = None,
+             threshold: float = 0.0, keep: int = 100_000, progress=None) -> ScanResult:
+        """Walk every candidate once; reduced cost = cost - block duals + cut charges + ``constant``.
+
+        Parameters
+        ----------
+        block_duals
+            Dual of each block's "covered once" row (zeros: plain costs).
+        constant
+            Added to every reduced cost (minus the duals of rows every footprint is in, e.g. the count row).
+        cuts, cut_duals
+            Subset-row cuts (three blocks each) and their duals (<= 0): a footprint holding two or more of a
+            cut's blocks is charged ``-dual``.
+        threshold
+            Keep footprints whose reduced cost is at most this.
+        keep
+            Keep at most this many (the lowest, by lowering the threshold as the buffer fills).
+        progress
+            Optional ``progress(roots_done, roots)``, called as each root's walk ends.
+        """
+        n = len(self.pop)
+        u = np.zeros(n) if block_duals is None else np.asarray(block_duals, dtype=np.float64)
+        charge = np.zeros(len(cuts)) if cut_duals is None else -np.minimum(np.asarray(cut_duals, float), 0.0)
+        per_block = [[] for _ in range(n)]
+        for k, tri in enumerate(cuts):
+            for b in tri:
+                per_block[b].append(k)
+        cptr = np.zeros(n + 1, dtype=np.int64)
+        cptr[1:] = np.cumsum([len(x) for x in per_block])
+        cidx = np.array([k for x in per_block for k in x], dtype=np.int64)
+        charge = np.asarray(charge, dtype=np.float64)
+        state = {"tau": float(threshold), "gmin": np.inf, "visited": 0, "fps": [], "rcs": []}
+        lock = threading.Lock()
+
+        def walk_from(v: int) -> None:
+            with lock:
+                tau = state["tau"]
+            gmin, visited, out_idx, out_ptr, out_rc, n_out, tau_out = self._call(
+                np.array([v], dtype=np.int64), u, float(constant), cptr, cidx, charge, tau, int(keep))
+            with lock:
+                state["gmin"] = min(state["gmin"], gmin)
+                state["visited"] += visited
+                state["tau"] = min(state["tau"], tau_out)
+                state["fps"] += [out_idx[out_ptr[i]:out_ptr[i + 1]].copy() for i in range(n_out)]
+                state["rcs"].append(out_rc[:n_out].copy())
+                if len(state["fps"]) > 2 * keep:
+                    _trim(state, keep)
+                state["done"] = state.get("done", 0) + 1
+                if progress is not None:
+                    progress(state["done"], len(self.roots))
+
+        # Roots in order: the low-numbered ones carry the most candidates, so they start first.
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(walk_from, [int(v) for v in self.roots]))
+        _trim(state, keep)
+        rcs = np.concatenate(state["rcs"]) if state["rcs"] else np.zeros(0)
+        return ScanResult(float(state["gmin"]), state["fps"], rcs, float(state["tau"]), int(state["visited"]))
+
+
+def _trim(state: dict, keep: int) -> None:
+    """Keep the ``keep`` footprints of lowest reduced cost under the threshold (lowering it if some are cut)."""
+    rcs = np.concatenate(state["rcs"]) if state["rcs"] else np.zeros(0)
+    ok = np.flatnonzero(rcs <= state["tau"])
+    if len(ok) > keep:
+        ok = ok[np.argsort(rcs[ok], kind="stable")[:keep]]
+        state["tau"] = float(rcs[ok[-1]])
+        ok = np.sort(ok)
+    state["fps"] = [state["fps"][i] for i in ok]
+    state["rcs"] = [rcs[ok]]
+
+
+def _njit(f):
+    # nogil: walks from different roots run in threads, one per core.
+    return numba.njit(cache=True, nogil=True)(f) if numba is not None else f
+
+
+def _step(f):
+    # The walk's steps, inlined into both walks (a call per step would cost more than the step).
+    return numba.njit(cache=True, nogil=True, inline="always")(f) if numba is not None else f
+
+
+@_njit
+def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
+          icb, n_icb, bs, sp_cn, sp_cd, sp_scale, sp_dft, sp_wt, cols, stake_wt, need_wt,
+          flow_in, row_total, leak_wt, major_flow, major_thr, major_wt, net_blocks, net_size, net_wt,
+          auth, auth_total, auth_wt, region, n_regions, reg_wt, lo, hi, band_wt, body_wt,
+          u, constant, cptr, cidx, charge, tau, keep):
+    n = len(weight)
+    n_fields = bs.shape[1]
+    n_major = major_flow.shape[1]
+    n_net = net_blocks.shape[1]
+    n_auth = auth.shape[1]
+    n_sp = len(sp_cn)
+    D = max_depth + 1
+    # Running sums of the set being grown.
+    partner = np.zeros((n_icb, n_fields))
+    icb_count = np.zeros(n_icb, np.int64)
+    active = np.zeros(n_icb, np.int64)
+    n_active = 0
+    fm = np.zeros(n_major)
+    nc = np.zeros(n_net)
+    ao = np.zeros(n_auth)
+    reg_count = np.zeros(n_regions, np.int64)
+    cut_count = np.zeros(len(charge), np.int64)
+    members = np.zeros(D, np.int64)
+    xs = np.zeros(n_icb)
+    # Walk state per depth.
+    ext = np.zeros((D, n), np.int64)
+    ext_n = np.zeros(D, np.int64)
+    ext_pos = np.zeros(D, np.int64)
+    closed_at = np.full(n, -1, np.int64)
+    closed_list = np.zeros((D, n), np.int64)  # blocks first closed at each depth, to reopen on the way back
+    closed_n = np.zeros(D, np.int64)
+    pop_d = np.zeros(D)
+    internal_d = np.zeros(D)
+    out_cap = keep if keep > 0 else 1
+    out_idx = np.zeros(out_cap * D, np.int64)
+    out_ptr = np.zeros(out_cap + 1, np.int64)
+    out_rc = np.zeros(out_cap)
+    n_out = 0
+    gmin = np.inf
+    visited = 0
+    scalars = np.zeros(4)  # rowsum, usum, cut charge, regions spanned
+
+    for r in range(len(roots)):
+        v = roots[r]
+        _open_root(v, nbptr, nbidx, ext, ext_n, ext_pos, closed_at)
+        add = v
+        depth = 0
+        pop_d[0] = 0.0
+        internal_d[0] = 0.0
+        entering = True
+        while depth >= 0:
+            if entering:
+                # Add block `add` at `depth`: update the running sums, then cost the set.
+                members[depth] = add
+                prev_pop = pop_d[depth - 1] if depth > 0 else 0.0
+                prev_int = internal_d[depth - 1] if depth > 0 else 0.0
+                pop_d[depth] = prev_pop + weight[add]
+                gain = flow_in[add, add]
+                for i in range(depth):
+                    q = members[i]
+                    gain += flow_in[q, add] + flow_in[add, q]
+                internal_d[depth] = prev_int + gain
+                c = icb[add]
+                if icb_count[c] == 0:
+                    active[n_active] = c
+                    n_active += 1
+                icb_count[c] += 1
+                for f in range(n_fields):
+                    partner[c, f] += bs[add, f]
+                for j in range(n_major):
+                    fm[j] += major_flow[add, j]
+                for j in range(n_net):
+                    nc[j] += net_blocks[add, j]
+                for j in range(n_auth):
+                    ao[j] += auth[add, j]
+                if reg_count[region[add]] == 0:
+                    scalars[3] += 1.0
+                reg_count[region[add]] += 1
+                scalars[0] += row_total[add]
+                scalars[1] += u[add]
+                for a in range(cptr[add], cptr[add + 1]):
+                    kk = cidx[a]
+                    cut_count[kk] += 1
+                    if cut_count[kk] == 2:
+                        scalars[2] += charge[kk]
+                # ---- cost of the current set
+                pop = pop_d[depth]
+                cost = band_wt * (max(lo - pop, 0.0) + max(pop - hi, 0.0)) + body_wt
+                for s in range(n_sp):
+                    cn = sp_cn[s]
+                    cd = sp_cd[s]
+                    W = 0.0
+                    WX = 0.0
+                    for ai in range(n_active):
+                        ci = active[ai]
+                        w = partner[ci, cd]
+                        x = 0.0
+                        if w != 0.0:
+                            x = partner[ci, cn] * sp_scale[s] / w
+                            if sp_dft[s]:
+                                x = (x - 1.0) * 100.0
+                        xs[ai] = x
+                        W += w
+                        WX += w * x
+                    mean = WX / W if W > 0.0 else 0.0
+                    ss = 0.0
+                    for ai in range(n_active):
+                        w = partner[active[ai], cd]
+                        ss += w * (xs[ai] - mean) ** 2
+                    cost += sp_wt[s] * ss
+                if n_active > 1:
+                    Af = 0.0
+                    Wf = 0.0
+                    Tf = 0.0
+                    for ai in range(n_active):
+                        ci = active[ai]
+                        Af += partner[ci, cols[0]] * 1000.0
+                        Wf += partner[ci, cols[1]]
+                        Tf += partner[ci, cols[2]]
+                    st = 0.0
+                    nd = 0.0
+                    for ai in range(n_active):
+                        ci = active[ai]
+                        A = partner[ci, cols[0]] * 1000.0
+                        ph = (Af / Wf if Wf > 0.0 else 0.0) * partner[ci, cols[1]] - A
+                        ne = (Af / Tf if Tf > 0.0 else 0.0) * partner[ci, cols[2]] - A
+                        if ph > 0.0:
+                            st += ph
+                        if ne > 0.0:
+                            nd += ne
+                    cost += stake_wt * st + need_wt * nd
+                cost += leak_wt * (scalars[0] - internal_d[depth])
+                cnt = 0
+                for j in range(n_major):
+                    if fm[j] >= major_thr[j]:
+                        cnt += 1
+                cost += major_wt * cnt
+                ps = 0.0
+                for j in range(n_net):
+                    if nc[j] > net_size[j] / 2.0:
+                        ps += nc[j] / net_size[j]
+                cost -= net_wt * ps
+                au = 0.0
+                for j in range(n_auth):
+                    if ao[j] > auth_total[j] / 2.0:
+                        au += ao[j]
+                cost -= auth_wt * au
+                cost += reg_wt * (scalars[3] - 1.0)
+                rc = cost - scalars[1] + scalars[2] + constant
+                visited += 1
+                if rc < gmin:
+                    gmin = rc
+                if rc <= tau:
+                    if n_out == out_cap:
+                        # Buffer full: keep the lower half and lower the threshold to their median.
+                        med = np.median(out_rc[:n_out])
+                        j2 = 0
+                        pos = 0
+                        for i in range(n_out):
+                            if out_rc[i] < med:
+                                ln = out_ptr[i + 1] - out_ptr[i]
+                                for t in range(ln):
+                                    out_idx[pos + t] = out_idx[out_ptr[i] + t]
+                                out_rc[j2] = out_rc[i]
+                                out_ptr[j2] = pos
+                                pos += ln
+                                j2 += 1
+                        out_ptr[j2] = pos
+                        n_out = j2
+                        tau = med
+                    if rc <= tau and n_out < out_cap:
+                        pos = out_ptr[n_out]
+                        for t in range(depth + 1):
+                            out_idx[pos + t] = members[t]
+                        out_ptr[n_out + 1] = pos + depth + 1
+                        out_rc[n_out] = rc
+                        n_out += 1
+                entering = False
+            # Next child of the set at `depth`, or back up.
+            x = _next_extension(depth, ext, ext_n, ext_pos, pop_d, weight, cap, D)
+            if x == -2:
+                continue
+            if x >= 0:
+                _open_child(v, depth, x, nbptr, nbidx, ext, ext_n, ext_pos, closed_at, closed_list, closed_n)
+                add = x
+                depth += 1
+                entering = True
+                continue
+            # Remove the block added at `depth` and go back up.
+            b = members[depth]
+            c = icb[b]
+            icb_count[c] -= 1
+            for f in range(n_fields):
+                partner[c, f] -= bs[b, f]
+            if icb_count[c] == 0:
+                n_active -= 1  # last in, first out: it is the top of the stack
+                for f in range(n_fields):
+                    partner[c, f] = 0.0
+            for j in range(n_major):
+                fm[j] -= major_flow[b, j]
+            for j in range(n_net):
+                nc[j] -= net_blocks[b, j]
+            for j in range(n_auth):
+                ao[j] -= auth[b, j]
+            reg_count[region[b]] -= 1
+            if reg_count[region[b]] == 0:
+                scalars[3] -= 1.0
+            scalars[0] -= row_total[b]
+            scalars[1] -= u[b]
+            for a in range(cptr[b], cptr[b + 1]):
+                kk = cidx[a]
+                if cut_count[kk] == 2:
+                    scalars[2] -= charge[kk]
+                cut_count[kk] -= 1
+            _reopen(depth, closed_at, closed_list, closed_n)
+            depth -= 1
+        # Floating drift: reset the running sums between roots.
+        fm[:] = 0.0
+        nc[:] = 0.0
+        ao[:] = 0.0
+        scalars[:] = 0.0
+    return gmin, visited, out_idx, out_ptr, out_rc, n_out, tau
+
+
+
+@_step
+def _open_root(v, nbptr, nbidx, ext, ext_n, ext_pos, closed_at):
+    """Start the walk from ``v``: its higher-numbered neighbours are the first extensions (ESU)."""
+    closed_at[:] = -1
+    closed_at[v] = 0
+    k = 0
+    for a in range(nbptr[v], nbptr[v + 1]):
+        x = nbidx[a]
+        if closed_at[x] == -1:
+            closed_at[x] = 0
+            if x > v:
+                ext[0, k] = x
+                k += 1
+    ext_n[0] = k
+    ext_pos[0] = 0
+
+
+@_step
+def _next_extension(depth, ext, ext_n, ext_pos, pop_d, weight, cap, D):
+    """The next block that may grow the set at ``depth``: -1 when there is none left, -2 when it would take the
+    set over the population cap (skipped)."""
+    if ext_pos[depth] >= ext_n[depth] or depth + 1 >= D:
+        return -1
+    x = ext[depth, ext_pos[depth]]
+    ext_pos[depth] += 1
+    return -2 if pop_d[depth] + weight[x] > cap else x
+
+
+@_step
+def _open_child(v, depth, x, nbptr, nbidx, ext, ext_n, ext_pos, closed_at, closed_list, closed_n):
+    """Grow the set at ``depth`` by ``x``: the remaining extensions plus ``x``'s neighbours not yet seen."""
+    nd = depth + 1
+    k = 0
+    for j in range(ext_pos[depth], ext_n[depth]):
+        ext[nd, k] = ext[depth, j]
+        k += 1
+    closed_n[nd] = 0
+    for a in range(nbptr[x], nbptr[x + 1]):
+        y = nbidx[a]
+        if closed_at[y] == -1:
+            closed_at[y] = nd
+            closed_list[nd, closed_n[nd]] = y
+            closed_n[nd] += 1
+            if y > v:
+                ext[nd, k] = y
+                k += 1
+    ext_n[nd] = k
+    ext_pos[nd] = 0
+
+
+@_step
+def _reopen(depth, closed_at, closed_list, closed_n):
+    """Going back up from ``depth``: the blocks first seen there are free again."""
+    if depth > 0:
+        for i in range(closed_n[depth]):
+            closed_at[closed_list[depth, i]] = -1
+
+
+@_njit
+def _count(nbptr, nbidx, roots, weight, cap, max_depth, limit):
+    """Candidates of the walk (connected, under the cap); counting stops past ``limit``."""
+    n = len(weight)
+    D = max_depth + 1
+    ext = np.zeros((D, n), np.int64)
+    ext_n = np.zeros(D, np.int64)
+    ext_pos = np.zeros(D, np.int64)
+    closed_at = np.full(n, -1, np.int64)
+    closed_list = np.zeros((D, n), np.int64)
+    closed_n = np.zeros(D, np.int64)
+    pop_d = np.zeros(D)
+    total = 0
+    for r in range(len(roots)):
+        v = roots[r]
+        _open_root(v, nbptr, nbidx, ext, ext_n, ext_pos, closed_at)
+        pop_d[0] = weight[v]
+        depth = 0
+        total += 1
+        while depth >= 0:
+            if total > limit:
+                return total
+            x = _next_extension(depth, ext, ext_n, ext_pos, pop_d, weight, cap, D)
+            if x == -2:
+                continue
+            if x >= 0:
+                _open_child(v, depth, x, nbptr, nbidx, ext, ext_n, ext_pos, closed_at, closed_list, closed_n)
+                depth += 1
+                pop_d[depth] = pop_d[depth - 1] + weight[x]
+                total += 1
+                continue
+            _reopen(depth, closed_at, closed_list, closed_n)
+            depth -= 1
+    return total

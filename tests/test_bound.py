@@ -1,0 +1,162 @@
+"""Exact pricing by enumeration and the bound it proves, on the real data: the walk visits exactly the exact solver's
+candidates and costs them exactly as the scorer does; the bound matches the exact solver's proven optimum where
+both run, is never above it when stopped early, and ``auto`` uses it at place level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from simulator.metrics.score import scorer
+from simulator.scenario import parse_scenario
+from simulator.solvers import ExactSolver, Problem
+from simulator.solvers import run as run_module
+from simulator.solvers.bound import enumerated_bound
+from simulator.solvers.master import _cut_membership
+from simulator.solvers.run import optimise, sicbl_warm_start
+from simulator.solvers.scan import FootprintScan
+
+pytestmark = pytest.mark.integration
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def _place(name: str, extra: str = ""):
+    text = (SCENARIOS / name).read_text().replace('level = "sicbl"', 'level = "place"')
+    return parse_scenario(text + extra, name)
+
+
+def _matrix(footprints, n):
+    rows = np.concatenate([np.full(len(f), i) for i, f in enumerate(footprints)])
+    return sp.csr_matrix((np.ones(len(rows)), (rows, np.concatenate(footprints))), shape=(len(footprints), n))
+
+
+@pytest.fixture(scope="module")
+def london(place_model):
+    problem = Problem.from_scenario(_place("region_london.toml"), place_model)
+    exact = ExactSolver(problem)
+    C, costs = exact.candidates()
+    return problem, exact, C, costs
+
+
+def test_walk_visits_exactly_the_exact_solvers_candidates_at_their_costs(london):
+    problem, exact, C, costs = london
+    scan = FootprintScan(problem)
+    res = scan.scan(threshold=np.inf, keep=10 ** 6)
+    n = problem.model.n_blocks
+    walked = {tuple(sorted(int(i) for i in f)): rc for f, rc in zip(res.footprints, res.reduced_costs)}
+    # The exact solver also holds today's ICBs that stand alone (outside London, locked; or above the cap, like
+    # North East London): the walk leaves those to the caller.
+    free, pop = scan.free, problem.population
+    enumerated = {tuple(C[j].indices.tolist()): costs[j] for j in range(C.shape[0])
+                  if free[C[j].indices].all() and pop[C[j].indices].sum() <= scan.cap}
+    assert len(walked) == len(res.footprints) == res.visited == scan.count(10 ** 9)
+    assert walked.keys() == enumerated.keys()
+    diff = max(abs(walked[k] - enumerated[k]) for k in walked)
+    assert diff < 1e-9
+    assert res.min_reduced_cost == pytest.approx(min(walked.values()), abs=1e-12)
+    assert n == C.shape[1]
+
+
+def test_walk_charges_block_duals_and_subset_row_cuts_exactly(london):
+    problem, exact, C, costs = london
+    scan = FootprintScan(problem)
+    rng = np.random.default_rng(3)
+    n = problem.model.n_blocks
+    free = np.flatnonzero(scan.free)
+    duals = np.zeros(n)
+    duals[free] = rng.uniform(0.0, 0.05, len(free))
+    cuts = [tuple(sorted(rng.choice(free, 3, replace=False).tolist())) for _ in range(25)]
+    cut_duals = -rng.uniform(0.0, 0.02, len(cuts))
+    res = scan.scan(duals, constant=0.01, cuts=cuts, cut_duals=cut_duals, threshold=0.0, keep=500)
+    # Brute force over the exact solver's candidates (London's blocks only).
+    inside = np.array([scan.free[C[j].indices].all() and problem.population[C[j].indices].sum() <= scan.cap
+                       for j in range(C.shape[0])])
+    Cf, cf = C[inside], costs[inside]
+    rc = cf - Cf @ duals + 0.01 - _cut_membership(Cf.tocsc(), cuts) @ cut_duals
+    assert res.min_reduced_cost == pytest.approx(rc.min(), abs=1e-12)
+    # The 500 kept are the 500 lowest (the threshold was lowered to make room), each priced right.
+    assert len(res.footprints) == 500
+    assert res.threshold < 0.0 and np.sort(res.reduced_costs)[-1] == pytest.approx(np.sort(rc)[499], abs=1e-12)
+    row = {tuple(Cf[j].indices.tolist()): j for j in range(Cf.shape[0])}
+    got = np.sort(cf[[row[tuple(sorted(int(i) for i in f))] for f in res.footprints]]
+                  - [duals[f].sum() for f in res.footprints]
+                  + 0.01 - _cut_membership(_matrix(res.footprints, n).tocsc(), cuts) @ cut_duals)
+    assert np.allclose(got, np.sort(res.reduced_costs), atol=1e-12)
+
+
+def test_walk_gives_the_same_answer_on_one_thread_and_on_two(place_model):
+    problem = Problem.from_scenario(_place("region_south_west.toml"), place_model)
+    rng = np.random.default_rng(0)
+    duals = rng.uniform(0.0, 0.03, place_model.n_blocks)
+    one = FootprintScan(problem, workers=1).scan(duals, threshold=0.0, keep=2_000)
+    two = FootprintScan(problem, workers=2).scan(duals, threshold=0.0, keep=2_000)
+    assert one.visited == two.visited == 199_560
+    assert one.min_reduced_cost == two.min_reduced_cost
+    assert one.threshold == two.threshold
+    key = lambda r: sorted(tuple(sorted(f.tolist())) for f in r.footprints)  # noqa: E731
+    assert key(one) == key(two)
+
+
+@pytest.mark.parametrize("name", ["region_south_west.toml", "region_north_east_and_yorkshire.toml"])
+def test_bound_proves_the_exact_solvers_optimum_from_the_sub_icb_start(name, place_model):
+    """From the sub-ICB answer refined to places (worse than the place optimum), the priced column generation
+    converges, proves the exact solver's optimum and returns a configuration that scores it."""
+    scenario = _place(name)
+    problem = Problem.from_scenario(scenario, place_model)
+    exact = ExactSolver(problem).solve()
+    start = sicbl_warm_start(scenario, place_model, problem)
+    assert problem.objective(start.assignment) > exact.objective_ + 1e-6
+    proof = enumerated_bound(problem, start)
+    assert proof.converged and proof.proven_optimal
+    assert proof.objective == pytest.approx(exact.objective_, abs=1e-9)
+    assert proof.bound == pytest.approx(exact.objective_, abs=1e-9)
+    assert problem.objective(proof.configuration.assignment) == pytest.approx(proof.objective, abs=1e-9)
+    assert not problem.violations(proof.configuration)
+
+
+def test_bound_stopped_early_is_still_below_the_optimum(place_model):
+    problem = Problem.from_scenario(_place("region_london.toml"), place_model)
+    exact = ExactSolver(problem).solve()
+    start = sicbl_warm_start(_place("region_london.toml"), place_model, problem)
+    bounds = [enumerated_bound(problem, start, max_walks=k).bound for k in (1, 2, 3)]
+    assert all(b is not None and b <= exact.objective_ + 1e-9 for b in bounds)
+    assert bounds[0] <= bounds[1] <= bounds[2]
+
+
+def test_auto_at_place_level_proves_the_local_search_answer(place_model, monkeypatch):
+    """With the exact solver out of the way, ``auto`` runs the local search, then proves (or improves) its answer:
+    status optimal, gap 0, the exact optimum."""
+    scenario = _place("region_south_west.toml")
+    exact = ExactSolver(Problem.from_scenario(scenario, place_model)).solve()
+    monkeypatch.setattr(run_module, "PLACE_EXACT_LIMIT", 1)
+    s = optimise(scenario, place_model, seed=0, iterations=2_000)
+    assert s.name == "local_search" and "exact_not_used" in s.stats_
+    assert s.status_ == "optimal" and s.gap_ == 0.0
+    assert s.objective_ == pytest.approx(exact.objective_, abs=1e-9)
+    assert s.stats_["proof"]["candidates"] == 199_560
+
+
+def test_auto_reports_why_there_is_no_bound_when_candidates_are_too_many(place_model, monkeypatch):
+    scenario = _place("region_south_west.toml")
+    monkeypatch.setattr(run_module, "PLACE_EXACT_LIMIT", 1)
+    monkeypatch.setattr(run_module, "PLACE_PROOF_LIMIT", 1_000)
+    s = optimise(scenario, place_model, seed=0, iterations=500)
+    assert s.bound_ is None and s.gap_ is None and s.status_ == "feasible"
+    assert "more than 1,000 candidate footprints" in s.stats_["bound_not_computed"]
+
+
+def test_scorer_and_walk_agree_on_national_footprints(place_model):
+    """Costs on England's whole place graph (regions crossed, every authority and network): the walk's kept
+    footprints priced by the scorer."""
+    problem = Problem.from_scenario(_place("national_default.toml"), place_model)
+    scan = FootprintScan(problem)
+    scan.roots = scan.roots[-40:]  # the highest-numbered roots: a small, complete slice of the walk
+    res = scan.scan(threshold=np.inf, keep=20_000)
+    assert 0 < len(res.footprints) <= 20_000
+    C = _matrix(res.footprints, place_model.n_blocks)
+    costs = scorer(place_model, problem.params).costs(C)
+    assert np.abs(costs - res.reduced_costs).max() < 1e-9
