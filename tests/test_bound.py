@@ -160,3 +160,11 @@ def test_scorer_and_walk_agree_on_national_footprints(place_model):
     C = _matrix(res.footprints, place_model.n_blocks)
     costs = scorer(place_model, problem.params).costs(C)
     assert np.abs(costs - res.reduced_costs).max() < 1e-9
+
+
+def test_auto_skips_the_proof_when_the_time_limit_leaves_too_little(place_model, monkeypatch):
+    scenario = _place("region_south_west.toml")
+    monkeypatch.setattr(run_module, "PLACE_EXACT_LIMIT", 1)
+    s = optimise(scenario, place_model, seed=0, iterations=500, time_limit=10.0)
+    assert s.bound_ is None and s.status_ == "feasible" and s.configuration_ is not None
+    assert "too little to count and walk" in s.stats_["bound_not_computed"]

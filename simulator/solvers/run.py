@@ -109,6 +109,9 @@ have several billion or more; counting stops here (about 10 s) and the answer is
 """
 
 
+_PROOF_MIN_S = 15.0  # counting alone can take 10 s, and a walk of the North West about as long
+
+
 def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: float | None = None,
              iterations: int | None = None, data_dir=None, progress=None) -> Solver:
     """Solve ``scenario`` on ``model`` and return the solver with its results.
@@ -156,7 +159,7 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
         if stats["objective_after"] < s.objective_:
             s.configuration_, s.objective_ = polished, stats["objective_after"]
         if problem.constraints.contiguity:
-            left = None if time_limit is None else max(1.0, time_limit - s.runtime_)
+            left = None if time_limit is None else time_limit - s.runtime_
             _prove(problem, s, left, progress)
     return s
 
@@ -167,6 +170,10 @@ def _prove(problem: Problem, s: Solver, time_limit: float | None, progress) -> N
     from simulator.solvers.bound import enumerated_bound
     from simulator.solvers.scan import FootprintScan
 
+    if time_limit is not None and time_limit < _PROOF_MIN_S:
+        s.stats_["bound_not_computed"] = (f"the time limit left {time_limit:.0f} s, too little to count and walk the "
+                                          "candidate footprints for a proof")
+        return
     t = time.perf_counter()
     count = FootprintScan(problem).count(PLACE_PROOF_LIMIT)
     if count > PLACE_PROOF_LIMIT:
