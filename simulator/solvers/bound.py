@@ -31,7 +31,7 @@ from simulator.solvers.master import _cut_membership, _highs, violated_subset_ro
 from simulator.solvers.neighbourhood import exchange_candidates
 from simulator.solvers.scan import FootprintScan
 
-_NEGATIVE = -1e-9
+_NEGATIVE = -1e-6  # HiGHS solves the master to 1e-7 dual feasibility: below that, nothing prices out
 _ARTIFICIAL_COST = 1_000.0
 
 
@@ -77,8 +77,8 @@ def _bits(mask: int) -> np.ndarray:
 
 
 def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: float | None = None,
-                     max_walks: int = 30, per_walk: int = 20_000, proof_limit: int = 30_000,
-                     progress=None) -> EnumeratedBound:
+                     max_walks: int = 30, per_walk: int = 20_000, cuts_per_round: int = 200,
+                     proof_limit: int = 30_000, progress=None) -> EnumeratedBound:
     """Bound ``problem`` (and prove ``incumbent`` optimal, or improve it) by exactly priced column generation.
 
     Parameters
@@ -94,6 +94,8 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
         Walks of column generation at most (each visits every candidate once).
     per_walk
         Candidates of lowest reduced cost added to the pool by each walk.
+    cuts_per_round
+        Subset-row cuts added each time the LP over every candidate is solved.
     proof_limit
         Reduced-cost fixing may leave at most this many candidates for the proving MILP.
     """
@@ -147,7 +149,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
         y = master.duals()
         ng = len(global_rows)
         res = scan.scan(y[:n], constant=-float(y[n:n + ng].sum()), cuts=master.triples, cut_duals=y[n + ng:],
-                        threshold=_NEGATIVE, keep=per_walk)
+                        threshold=_NEGATIVE, keep=per_walk, per_root=True)
         walks += 1
         visited = res.visited
         g = min(res.min_reduced_cost, float(master.reduced_costs(y).min()))
@@ -164,7 +166,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
             costs = np.r_[costs, new_costs]
         if g >= _NEGATIVE or not new:
             # The LP over every candidate is solved (or nothing the walk found is allowed): strengthen it.
-            if g >= _NEGATIVE and not master.add_cuts():
+            if g >= _NEGATIVE and not master.add_cuts(cuts_per_round):
                 converged = True
                 break
             if not new and g < _NEGATIVE:
@@ -289,11 +291,11 @@ class _Master:
             val += d * (lo if d > 0 else (hi if d < 0 else 0.0))
         return val + float(y[self.n_fixed:].sum())
 
-    def add_cuts(self) -> bool:
-        """Add the most violated subset-row cuts of the current LP solution; False if none is violated."""
+    def add_cuts(self, limit: int) -> bool:
+        """Add the ``limit`` most violated subset-row cuts of the current LP solution; False if none is violated."""
         x = np.array(self.h.getSolution().col_value)[self.n_art:]
         s = np.flatnonzero(x > 1e-9)
-        new = violated_subset_rows(self.C[s], x[s], self.known)
+        new = violated_subset_rows(self.C[s], x[s], self.known, limit=limit)
         if not new:
             return False
         newG = _cut_membership(self.C.tocsc(), new)

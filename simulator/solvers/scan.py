@@ -162,7 +162,7 @@ class FootprintScan:
 
     def scan(self, block_duals: np.ndarray | None = None, constant: float = 0.0,
              cuts: list[tuple[int, int, int]] = (), cut_duals: np.ndarray | None = None,
-             threshold: float = 0.0, keep: int = 100_000, progress=None) -> ScanResult:
+             threshold: float = 0.0, keep: int = 100_000, per_root: bool = False, progress=None) -> ScanResult:
         """Walk every candidate once; reduced cost = cost - block duals + cut charges + ``constant``.
 
         Parameters
@@ -178,6 +178,10 @@ class FootprintScan:
             Keep footprints whose reduced cost is at most this.
         keep
             Keep at most this many (the lowest, by lowering the threshold as the buffer fills).
+        per_root
+            Share ``keep`` out between the roots (each keeps its own lowest): footprints from all over the map
+            rather than the lowest overall, which may all crowd round one corner. The threshold is then not
+            lowered (the result's ``threshold`` is the one asked for).
         progress
             Optional ``progress(roots_done, roots)``, called as each root's walk ends.
         """
@@ -192,44 +196,46 @@ class FootprintScan:
         cptr[1:] = np.cumsum([len(x) for x in per_block])
         cidx = np.array([k for x in per_block for k in x], dtype=np.int64)
         charge = np.asarray(charge, dtype=np.float64)
-        state = {"tau": float(threshold), "gmin": np.inf, "visited": 0, "fps": [], "rcs": []}
         lock = threading.Lock()
+        root_keep = max(1, keep // max(1, len(self.roots))) if per_root else keep
+        found: dict[int, tuple] = {}  # root -> (gmin, visited, footprints, reduced costs, threshold)
+        state = {"tau": float(threshold), "done": 0}
 
         def walk_from(v: int) -> None:
-            with lock:
-                tau = state["tau"]
+            # Every root starts from the threshold asked for, so what it keeps does not depend on timing.
             gmin, visited, out_idx, out_ptr, out_rc, n_out, tau_out = self._call(
-                np.array([v], dtype=np.int64), u, float(constant), cptr, cidx, charge, tau, int(keep))
+                np.array([v], dtype=np.int64), u, float(constant), cptr, cidx, charge, float(threshold),
+                int(root_keep))
+            fps = [out_idx[out_ptr[i]:out_ptr[i + 1]].copy() for i in range(n_out)]
+            rcs = out_rc[:n_out].copy()
             with lock:
-                state["gmin"] = min(state["gmin"], gmin)
-                state["visited"] += visited
-                state["tau"] = min(state["tau"], tau_out)
-                state["fps"] += [out_idx[out_ptr[i]:out_ptr[i + 1]].copy() for i in range(n_out)]
-                state["rcs"].append(out_rc[:n_out].copy())
-                if len(state["fps"]) > 2 * keep:
-                    _trim(state, keep)
-                state["done"] = state.get("done", 0) + 1
+                if not per_root:
+                    # Footprints above another root's lowered threshold will not be kept: drop them now.
+                    state["tau"] = min(state["tau"], tau_out)
+                    ok = rcs <= state["tau"]
+                    fps, rcs = [f for f, o in zip(fps, ok) if o], rcs[ok]
+                found[v] = (gmin, visited, fps, rcs, tau_out)
+                state["done"] += 1
                 if progress is not None:
                     progress(state["done"], len(self.roots))
 
         # Roots in order: the low-numbered ones carry the most candidates, so they start first.
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             list(pool.map(walk_from, [int(v) for v in self.roots]))
-        _trim(state, keep)
-        rcs = np.concatenate(state["rcs"]) if state["rcs"] else np.zeros(0)
-        return ScanResult(float(state["gmin"]), state["fps"], rcs, float(state["tau"]), int(state["visited"]))
-
-
-def _trim(state: dict, keep: int) -> None:
-    """Keep the ``keep`` footprints of lowest reduced cost under the threshold (lowering it if some are cut)."""
-    rcs = np.concatenate(state["rcs"]) if state["rcs"] else np.zeros(0)
-    ok = np.flatnonzero(rcs <= state["tau"])
-    if len(ok) > keep:
-        ok = ok[np.argsort(rcs[ok], kind="stable")[:keep]]
-        state["tau"] = float(rcs[ok[-1]])
-        ok = np.sort(ok)
-    state["fps"] = [state["fps"][i] for i in ok]
-    state["rcs"] = [rcs[ok]]
+        roots = [int(v) for v in self.roots]
+        fps = [f for v in roots for f in found[v][2]]
+        rcs = np.concatenate([found[v][3] for v in roots]) if roots else np.zeros(0)
+        gmin = min((found[v][0] for v in roots), default=np.inf)
+        visited = sum(found[v][1] for v in roots)
+        tau = float(threshold)
+        if not per_root:
+            tau = min([tau] + [found[v][4] for v in roots])
+            ok = np.flatnonzero(rcs <= tau)
+            if len(ok) > keep:
+                ok = np.sort(ok[np.argsort(rcs[ok], kind="stable")[:keep]])
+                tau = float(rcs[ok].max())
+            fps, rcs = [fps[i] for i in ok], rcs[ok]
+        return ScanResult(float(gmin), fps, rcs, tau, int(visited))
 
 
 def _njit(f):
