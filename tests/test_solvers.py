@@ -802,7 +802,7 @@ def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model,
     # reports no bound rather than an unproven one.
     assert ls.name == "local_search" and ls.bound_ is None and ls.gap_ is None
     assert ls.stats_["exact_not_used"].startswith("more than 500,000 candidate footprints at place level")
-    assert ls.stats_["bound_not_computed"].startswith("more than 250,000,000 candidate footprints")
+    assert ls.stats_["bound_not_computed"].startswith("more than 150,000,000 candidate footprints")
     assert ls.stats_["start_objective"] == pytest.approx(problem.objective(mended.assignment), abs=1e-9)
     assert ls.objective_ <= ls.stats_["start_objective"] and problem.violations(ls.configuration_) == []
     polish = ls.stats_["polish"]  # the local search's answer, then exact exchanges and pair re-draws

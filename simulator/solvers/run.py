@@ -101,11 +101,11 @@ and uses the local search.
 """
 
 
-PLACE_PROOF_LIMIT = 250_000_000
+PLACE_PROOF_LIMIT = 150_000_000
 """``auto`` at place level proves the local search's answer (or improves it) by exactly priced column generation
 (``simulator.solvers.bound``) when there are at most this many candidate footprints to walk: the North West's
-116 million take about 10-20 s a walk on two cores. The East of England, the Midlands, the South East and England
-have several billion or more; counting stops here (about 10 s) and the answer is reported without a bound.
+116 million take about 11 s a walk on two cores. The East of England, the Midlands, the South East and England
+have billions; counting stops here (about 4 s on two cores) and the answer is reported without a bound.
 """
 
 

@@ -148,8 +148,26 @@ class FootprintScan:
         return max(1, int(np.searchsorted(np.cumsum(w), self.cap, side="right")))
 
     def count(self, limit: int) -> int:
-        """Candidate footprints the walk visits; counting stops (returning more than ``limit``) past ``limit``."""
-        return int(_count(self.nbptr, self.nbidx, self.roots, self.weight, self.cap, self.max_depth, int(limit)))
+        """Candidate footprints the walk visits, or ``limit + 1`` if there are more (counting stops there).
+
+        Roots are counted in threads, each with what is left of the limit.
+        """
+        lock = threading.Lock()
+        state = {"total": 0}
+
+        def count_from(v: int) -> None:
+            with lock:
+                left = limit - state["total"]
+            if left < 0:
+                return
+            c = _count(self.nbptr, self.nbidx, np.array([v], dtype=np.int64), self.weight, self.cap, self.max_depth,
+                       int(left))
+            with lock:
+                state["total"] += int(c)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(count_from, [int(v) for v in self.roots]))
+        return min(state["total"], int(limit) + 1)
 
     def _call(self, roots, u, constant, cptr, cidx, charge, tau, keep):
         lo, hi, band_wt = self.band
