@@ -4,6 +4,7 @@ both run, is never above it when stopped early, and ``auto`` uses it at place le
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,9 @@ def test_auto_at_place_level_proves_the_local_search_answer(place_model, monkeyp
     assert s.status_ == "optimal" and s.gap_ == 0.0
     assert s.objective_ == pytest.approx(exact.objective_, abs=1e-9)
     assert s.stats_["proof"]["candidates"] == 199_560
+    written = json.loads(json.dumps(s.solution_dict()))  # what solution.json records
+    assert written["status"] == "optimal" and written["gap"] == 0.0
+    assert written["stats"]["proof"]["proven_optimal"] is True and written["stats"]["proof"]["walks"] >= 1
 
 
 def test_auto_reports_why_there_is_no_bound_when_candidates_are_too_many(place_model, monkeypatch):
