@@ -178,3 +178,20 @@ def test_auto_skips_the_proof_when_the_time_limit_leaves_too_little(place_model,
     s = optimise(scenario, place_model, seed=0, iterations=500, time_limit=10.0)
     assert s.bound_ is None and s.status_ == "feasible" and s.configuration_ is not None
     assert "too little to count and walk" in s.stats_["bound_not_computed"]
+
+
+@pytest.mark.parametrize("name", ["region_london.toml", "region_south_west.toml"])
+def test_footprint_limit_holds_for_the_optimum_and_is_tighter_than_counting_blocks(name, place_model):
+    """The Lagrangian bound multiplies the lowest reduced cost by the most footprints a configuration as good as
+    the answer can have: the proven optimum (and today's map, which is worse) must fit under it."""
+    from simulator.solvers.bound import max_free_footprints
+
+    problem = Problem.from_scenario(_place(name), place_model)
+    exact = ExactSolver(problem).solve()
+    free = FootprintScan(problem).free
+    limit = max_free_footprints(problem, exact.objective_, free)
+    a = exact.configuration_.assignment
+    assert len(np.unique(a[free])) <= limit < free.sum()
+    today = problem.start.assignment
+    worse = problem.objective(today)
+    assert len(np.unique(today[free])) <= max_free_footprints(problem, worse, free)

@@ -7,7 +7,8 @@ prices every candidate against the master's duals with one walk:
 
 * if no candidate has a negative reduced cost, the pool's bound is the bound over all candidates;
 * whatever the walk finds, ``dual objective + K * min(0, lowest reduced cost)`` is a valid (Lagrangian) bound,
-  where ``K`` is the number of free blocks (no partition has more footprints than that);
+  where ``K`` is the most footprints a configuration as good as the incumbent can have
+  (:func:`max_free_footprints`, plus the fixed footprints of locked blocks);
 * candidates with a negative reduced cost join the pool, and the loop repeats.
 
 Once converged, one more walk keeps every candidate whose reduced cost leaves room to beat the incumbent
@@ -24,7 +25,7 @@ import scipy.sparse as sp
 
 from simulator.configuration import Configuration
 from simulator.errors import TooManyCandidates
-from simulator.metrics.score import scorer
+from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.exact import ExactSolver, _named, standing_alone_footprints
 from simulator.solvers.master import _cut_membership, _highs, violated_subset_rows
@@ -109,8 +110,10 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     _, lows, highs = solver._global_rows(sp.csr_matrix((0, n)))  # only the number of footprints, if any
     global_rows = list(zip(lows, highs))
     scan = FootprintScan(problem)
-    # No partition has more footprints than free blocks plus the fixed footprints of locked blocks.
-    K = int(scan.free.sum()) + len(cons.locked)
+    incumbent_objective = problem.objective(incumbent.assignment)
+    # No configuration as good as the incumbent has more footprints than this (the fixed footprints of locked
+    # blocks, and as many of the free blocks as the population band allows).
+    K = max_free_footprints(problem, incumbent_objective, scan.free) + len(cons.locked)
 
     def costed(footprints: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         C = _matrix(footprints, n)
@@ -135,7 +138,6 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
             seen.add(key)
             footprints.append(np.array(key, dtype=np.int64))
     footprints, costs = costed(footprints)
-    incumbent_objective = problem.objective(incumbent.assignment)
     fixed_part = sc.constant
 
     master = _Master(n, global_rows)
@@ -211,6 +213,25 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
         out.proven_optimal = True
         out.bound = min(out.objective, max(out.bound, value))
     return out
+
+
+def max_free_footprints(problem: Problem, incumbent_objective: float, free: np.ndarray) -> int:
+    """Most footprints of ``free`` blocks in any configuration scoring no more than ``incumbent_objective``.
+
+    Every term of a footprint's cost is at least 0 except pathology and authority alignment, whose rewards sum
+    to at most their weights over a whole configuration (each network or authority has one majority holder).
+    ``k`` footprints of free blocks fall short of the band's floor by at least ``k * floor - their people``, which
+    the band term charges; more footprints than the incumbent's score can pay for cannot do better.
+    """
+    sc = scorer(problem.model, problem.params)
+    w = dict(zip(TERM_NAMES, sc.weights))
+    n_free = int(free.sum())
+    floor = float(sc.band[0])
+    if w["population_band"] <= 0 or floor <= 0:
+        return n_free
+    slack = incumbent_objective - sc.constant + max(w["pathology_split"], 0.0) + max(w["mayoral_split"], 0.0)
+    people = float(problem.population[free].sum()) + slack * sc.pop_total / w["population_band"]
+    return int(max(1, min(n_free, np.floor(people / floor + 1e-9))))
 
 
 class _Master:
