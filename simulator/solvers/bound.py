@@ -2,8 +2,8 @@
 
 The exact solver enumerates every candidate, then bounds and fixes. At place level a region can have 10^8 or
 more candidates, too many to store but few enough to *visit* (``simulator.solvers.scan``). This module keeps
-a pool of candidates, bounds the pool with the same cut-strengthened master as the exact solver, and then
-prices every candidate against the master's duals with one walk:
+a pool of candidates in a set-partitioning LP with the exact solver's subset-row cuts, and prices every
+candidate against the LP's duals with one walk:
 
 * if no candidate has a negative reduced cost, the pool's bound is the bound over all candidates;
 * whatever the walk finds, ``dual objective + K * min(0, lowest reduced cost)`` is a valid (Lagrangian) bound,
@@ -24,9 +24,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from simulator.configuration import Configuration
-from simulator.errors import TooManyCandidates
 from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
+from simulator.solvers.enumerate import members
 from simulator.solvers.exact import ExactSolver, _named, standing_alone_footprints
 from simulator.solvers.master import _cut_membership, _highs, violated_subset_rows
 from simulator.solvers.neighbourhood import exchange_candidates
@@ -66,15 +66,6 @@ def _matrix(footprints: list[np.ndarray], n: int) -> sp.csr_matrix:
     rows = np.concatenate([np.full(len(f), i) for i, f in enumerate(footprints)]) if footprints else np.zeros(0)
     cols = np.concatenate(footprints) if footprints else np.zeros(0)
     return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(footprints), n))
-
-
-def _bits(mask: int) -> np.ndarray:
-    out = []
-    while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
-    return np.array(out, dtype=np.int64)
 
 
 def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: float | None = None,
@@ -129,7 +120,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     # The pool: single free blocks, the incumbent's footprints and their exchange variants, and the footprints
     # that can only stand alone (today's ICBs above the cap, locked ICBs).
     seeds = [np.array([i]) for i in np.flatnonzero(scan.free)]
-    seeds += [_bits(mk) for mk in exchange_candidates(problem, incumbent)]
+    seeds += [np.array(members(mk), dtype=np.int64) for mk in exchange_candidates(problem, incumbent)]
     seeds += standing_alone_footprints(problem)
     seen, footprints = set(), []
     for f in seeds:
@@ -328,5 +319,3 @@ class _Master:
         self.G = sp.hstack([self.G, newG], format="csr") if self.G.shape[1] else newG.tocsr()
         return True
 
-
-__all__ = ["EnumeratedBound", "enumerated_bound", "TooManyCandidates"]
