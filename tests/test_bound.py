@@ -89,6 +89,61 @@ def test_walk_charges_block_duals_and_subset_row_cuts_exactly(london):
     assert np.allclose(got, np.sort(res.reduced_costs), atol=1e-12)
 
 
+@pytest.fixture(scope="module")
+def south_west_duals(place_model):
+    """The South West place problem and the duals of its set-partitioning LP over every candidate."""
+    from scipy.optimize import linprog
+
+    problem = Problem.from_scenario(_place("region_south_west.toml"), place_model)
+    C, costs = ExactSolver(problem).candidates()
+    lp = linprog(costs, A_eq=C.T.tocsr(), b_eq=np.ones(C.shape[1]), bounds=(0, None), method="highs")
+    assert lp.status == 0
+    return problem, lp.eqlin.marginals
+
+
+def test_pruned_walk_keeps_every_footprint_below_the_cut_off_and_bounds_the_rest(south_west_duals):
+    """Branch and bound in the walk: every footprint pricing below the cut-off is still found, branches are
+    skipped, and the bound it reports is never above the lowest reduced cost of all (nor below the cut-off when
+    nothing prices under it)."""
+    problem, duals = south_west_duals
+    scan = FootprintScan(problem)
+    rng = np.random.default_rng(5)
+    free = np.flatnonzero(scan.free)
+    # Duals a little off the LP's, as in column generation's walks: some footprints price out.
+    y = duals * rng.uniform(0.97, 1.06, len(duals))
+    cuts = [tuple(sorted(rng.choice(free, 3, replace=False).tolist())) for _ in range(40)]
+    cut_duals = -rng.uniform(0.0, 0.01, len(cuts))
+    kw = dict(constant=-0.01, cuts=cuts, cut_duals=cut_duals)
+    full = scan.scan(y, threshold=np.inf, keep=10 ** 6, **kw)
+    assert full.visited == 199_560 and full.lower_bound == full.min_reduced_cost
+    assert full.min_reduced_cost < -0.002
+
+    def key(f):
+        return tuple(sorted(int(i) for i in f))
+
+    for cutoff in (full.min_reduced_cost / 2, -0.001, 0.0):
+        pruned = scan.scan(y, threshold=cutoff, keep=10 ** 6, exact_below=cutoff, **kw)
+        want = {key(f) for f, r in zip(full.footprints, full.reduced_costs) if r < cutoff}
+        got = {key(f) for f, r in zip(pruned.footprints, pruned.reduced_costs) if r < cutoff}
+        assert got == want and len(want) > 0
+        assert pruned.pruned > 0 and pruned.visited < full.visited
+        assert pruned.min_reduced_cost == pytest.approx(full.min_reduced_cost, abs=1e-12)
+        assert min(full.min_reduced_cost, cutoff) - 1e-12 <= pruned.lower_bound <= full.min_reduced_cost + 1e-12
+    # With no footprint below the cut-off, the bound still holds and may prove it.
+    low = full.min_reduced_cost - 0.01
+    none = scan.scan(y, threshold=low, keep=10, exact_below=low, **kw)
+    assert none.footprints == [] and low <= none.lower_bound <= full.min_reduced_cost + 1e-12
+    assert none.visited < full.visited / 2
+
+
+def test_walk_past_its_deadline_proves_nothing(london):
+    import time
+
+    problem = london[0]
+    res = FootprintScan(problem).scan(threshold=0.0, deadline=time.perf_counter() - 1.0)
+    assert not res.complete and res.visited == 0 and res.lower_bound == -np.inf
+
+
 def test_walk_gives_the_same_answer_on_one_thread_and_on_two(place_model):
     problem = Problem.from_scenario(_place("region_south_west.toml"), place_model)
     rng = np.random.default_rng(0)
@@ -126,12 +181,16 @@ def test_bound_stopped_early_is_still_below_the_optimum(place_model):
     problem = Problem.from_scenario(_place("region_london.toml"), place_model)
     exact = ExactSolver(problem).solve()
     start = sicbl_warm_start(_place("region_london.toml"), place_model, problem)
-    runs = [enumerated_bound(problem, start, max_walks=k) for k in (1, 2, 3, 3)]
-    bounds = [r.bound for r in runs]
-    assert all(b is not None and b <= exact.objective_ + 1e-9 for b in bounds)
-    assert bounds[0] <= bounds[1] <= bounds[2]
+    runs = [enumerated_bound(problem, start, max_walks=k) for k in range(1, 9)]
+    # Searching walks prove nothing: a bound comes with the first proving walk, and only rises after it.
+    bounds = [r.bound for r in runs if r.bound is not None]
+    assert runs[0].bound is None and runs[0].stats["proving_walks"] == 0
+    assert len(bounds) >= 2 and bounds[0] < exact.objective_ - 1e-6
+    assert all(b <= exact.objective_ + 1e-9 for b in bounds)
+    assert all(a <= b for a, b in zip(bounds, bounds[1:]))
     # Deterministic: the same walks, pool and bound again.
-    assert bounds[3] == bounds[2] and runs[3].stats["pool"] == runs[2].stats["pool"]
+    again = enumerated_bound(problem, start, max_walks=8)
+    assert again.bound == runs[-1].bound and again.stats["pool"] == runs[-1].stats["pool"]
 
 
 def test_auto_at_place_level_proves_the_local_search_answer(place_model, monkeypatch):

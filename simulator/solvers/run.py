@@ -175,14 +175,17 @@ def _prove(problem: Problem, s: Solver, time_limit: float | None, progress) -> N
                                           "candidate footprints for a proof")
         return
     t = time.perf_counter()
-    count = FootprintScan(problem).count(PLACE_PROOF_LIMIT)
+    scan = FootprintScan(problem)
+    count = scan.count(PLACE_PROOF_LIMIT)
     if count > PLACE_PROOF_LIMIT:
         s.stats_["bound_not_computed"] = (f"more than {PLACE_PROOF_LIMIT:,} candidate footprints: too many to price "
                                           "exactly, so no proven bound (see the README's Status)")
         s.runtime_ += time.perf_counter() - t
         return
     report = progress or (lambda msg, frac: None)
-    proof = enumerated_bound(problem, s.configuration_, time_limit=time_limit, progress=report)
+    left = None if time_limit is None else time_limit - (time.perf_counter() - t)
+    proof = enumerated_bound(problem, s.configuration_, time_limit=left, candidates=count, scan=scan,
+                             progress=report)
     s.runtime_ += time.perf_counter() - t
     s.stats_["proof"] = {**proof.stats, "candidates": count, "converged": proof.converged,
                          "proven_optimal": proof.proven_optimal}
