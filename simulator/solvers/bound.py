@@ -116,7 +116,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     sc = scorer(m, problem.params)
     pop = problem.population
     solver = ExactSolver(problem)
-    _, lows, highs = solver._global_rows(sp.csr_matrix((0, n)))  # only the number of footprints, if any
+    _, lows, highs = solver.global_rows(sp.csr_matrix((0, n)))  # only the number of footprints, if any
     global_rows = list(zip(lows, highs))
     scan = scan or FootprintScan(problem)
     incumbent_objective = problem.objective(incumbent.assignment)
@@ -245,7 +245,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     keep, keep_costs = costed(list(uniq.values()))
     C = _matrix(keep, n)
     remaining = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
-    milp = solver._milp(C, keep_costs, remaining)
+    milp = solver.partition_milp(C, keep_costs, remaining)
     stats["proof_s"] = round(time.perf_counter() - t0 - stats["bound_s"], 3)
     if milp.status == 0 and milp.x is not None:
         chosen = np.flatnonzero(milp.x > 0.5)

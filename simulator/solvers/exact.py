@@ -125,7 +125,9 @@ class ExactSolver(Solver):
         return C, costs
 
     # ------------------------------------------------------------------ global rows
-    def _global_rows(self, C: sp.csr_matrix) -> tuple[list, list, list]:
+    def global_rows(self, C: sp.csr_matrix) -> tuple[list, list, list]:
+        """Rows over all candidates of ``C`` at once (the number of footprints, if the scenario fixes it): each
+        row's coefficients per candidate, and its lower and upper limits."""
         cons = self.problem.constraints
         rows, lo, hi = [], [], []
         if cons.n_footprints:
@@ -146,12 +148,14 @@ class ExactSolver(Solver):
         ov = (C @ S).tocoo()
         return ov.col.astype(int), ov.row.astype(int), ov.data
 
-    def _milp(self, C: sp.csr_matrix, costs: np.ndarray, time_limit: float | None, extra=()):
-        """MILP over candidate rows of ``C``; ``extra`` adds (row over candidates, lower, upper) constraints."""
+    def partition_milp(self, C: sp.csr_matrix, costs: np.ndarray, time_limit: float | None, extra=()):
+        """Set-partitioning MILP over the candidate rows of ``C`` with ``costs`` (and the scenario's global rows,
+        moved-block limit); ``extra`` adds (row over candidates, lower, upper) constraints. Returns scipy's
+        ``milp`` result."""
         n = self.problem.model.n_blocks
         m = C.shape[0]
         A = C.T.tocsr()
-        rows, lo, hi = self._global_rows(C)
+        rows, lo, hi = self.global_rows(C)
         for r, l, h in extra:
             rows.append(r)
             lo.append(l)
@@ -203,11 +207,11 @@ class ExactSolver(Solver):
             raise TooManyCandidates(f"max_moved with {C.shape[0]:,} candidate footprints is beyond the exact solver: "
                                     "use the local_search solver (the auto solver does)")
         if C.shape[0] <= self.direct_limit or max_moved:  # max_moved needs keeper variables: direct MILP only
-            res = self._milp(C, costs, self._deadline(t0))
+            res = self.partition_milp(C, costs, self._deadline(t0))
             self._finish(C, costs, res, lp_bound=None)
             return
         # Lower bound and reduced costs: column generation over the candidates, strengthened by subset-row cuts.
-        rows, lo, hi = self._global_rows(C)
+        rows, lo, hi = self.global_rows(C)
         deadline = self._deadline(t0)
         mb = cut_strengthened_bound(C, costs, list(zip(rows, lo, hi)),
                                     time_limit=None if deadline is None else deadline / 2, progress=self.progress)
@@ -225,7 +229,7 @@ class ExactSolver(Solver):
         incumbent, inc_res, inc_pick = None, None, None
         while True:
             pick = np.union1d(order[:size], mb.support)
-            res = self._milp(C[pick], costs[pick], min(60.0, self._deadline(t0) or 60.0))
+            res = self.partition_milp(C[pick], costs[pick], min(60.0, self._deadline(t0) or 60.0))
             if res.x is not None:
                 incumbent, inc_res, inc_pick = float(res.fun), res, pick
             if incumbent is not None or size >= C.shape[0]:
@@ -248,7 +252,7 @@ class ExactSolver(Solver):
                                               "LP bound")
             return
         t = time.perf_counter()
-        res = self._milp(C[keep], costs[keep], self._deadline(t0))
+        res = self.partition_milp(C[keep], costs[keep], self._deadline(t0))
         self.stats_["milp_s"] = round(time.perf_counter() - t, 3)
         if res.status != 0 and (res.x is None or res.fun > incumbent):
             # Out of time before the MILP beat the incumbent: keep the incumbent, with the MILP's bound.

@@ -43,7 +43,7 @@ def top_k(problem: Problem, k: int, limit: int = 20_000, time_limit: float = 60.
     found: list[tuple[float, Configuration]] = []
     cuts = []
     for _ in range(k):
-        res = s._milp(C, costs, time_limit, extra=cuts)
+        res = s.partition_milp(C, costs, time_limit, extra=cuts)
         if res.x is None:
             break
         config, chosen = _config(problem, C, res.x)
@@ -93,11 +93,11 @@ def pareto(problem: Problem, x_term: str, y_term: str, points: int = 8, limit: i
         return row / scale, -np.inf, value / scale
 
     def lexmin(first: np.ndarray, second: np.ndarray, caps: list) -> np.ndarray | None:
-        res = s._milp(C, first, time_limit, extra=caps)
+        res = s.partition_milp(C, first, time_limit, extra=caps)
         if res.x is None:
             return None
         row, lo, hi = cap(first, float(first @ res.x))
-        res2 = s._milp(C, second, time_limit, extra=caps + [(row, lo, hi + eps)])
+        res2 = s.partition_milp(C, second, time_limit, extra=caps + [(row, lo, hi + eps)])
         return res.x if res2.x is None else res2.x
 
     found = []
@@ -163,7 +163,7 @@ def sensitivity(problem: Problem, runs: int = 20, spread: float = 0.25, seed: in
     result = Sensitivity([*problem.model.blocks.code], together, runs, spread, threshold)
     for _ in range(runs):
         w = base * np.exp(rng.normal(0.0, spread, size=len(base)))
-        res = s._milp(C, contrib @ w + penalty, time_limit)
+        res = s.partition_milp(C, contrib @ w + penalty, time_limit)
         if res.x is None:
             raise ScenarioError("a perturbed run found no feasible configuration")
         config, chosen = _config(problem, C, res.x)
