@@ -100,12 +100,11 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     proof_limit
         Reduced-cost fixing may leave at most this many candidates for the proving MILP.
     first_cutoff
-        The first walk visits every candidate whose reduced cost is below this, and skips branches it can prove
-        hold none (:meth:`FootprintScan.scan`'s ``exact_below``). Later cut-offs follow the lowest reduced cost
-        found, up to -1e-6, where the LP over every candidate is solved.
+        Cut-off (:meth:`FootprintScan.scan`'s ``exact_below``) of the first searching walk, and of the first
+        after cuts are added; later ones are a quarter of the lowest reduced cost found. Proving walks use -1e-6.
     candidates
-        How many candidates there are, if counted: once a walk visits more than a third of them, the rest walk
-        every candidate (bounding branches costs about three visits' worth per branch).
+        How many candidates there are, if counted: once a proving walk visits more than a third of them, later
+        proving walks visit every candidate (bounding a branch costs about three visits).
     scan
         The problem's :class:`FootprintScan`, if the caller has built one (it is built here otherwise).
     """
@@ -154,6 +153,13 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     master.add(footprints, costs)
     # Locked blocks' fixed footprints are in every configuration: their reduced costs count once each.
     is_locked = np.array([not scan.free[f].all() for f in footprints])
+
+    def pool_reduced_costs(y: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """The pool's reduced costs, the locked footprints' (negative parts) summed, and the free ones' least."""
+        rc = master.reduced_costs(y)
+        locked = np.r_[is_locked, np.zeros(len(rc) - len(is_locked), dtype=bool)]
+        return rc, float(np.minimum(rc[locked], 0.0).sum()), float(rc[~locked].min()) if (~locked).any() else np.inf
+
     best_bound, converged, walks, visited, g = -np.inf, False, 0, 0, -np.inf
     cutoff, pruning, searching, exact_walks = first_cutoff, True, True, 0
     deadline = None if time_limit is None else t0 + time_limit
@@ -182,10 +188,8 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
         if not searching:
             if candidates and res.visited > _PRUNING_WORTH * candidates:
                 pruning = False  # skipping branches saves less than bounding them costs: walk every candidate
-            pool_rc = master.reduced_costs(y)
-            locked_rc = float(np.minimum(pool_rc[:len(is_locked)][is_locked], 0.0).sum())
-            free_rc = np.r_[pool_rc[:len(is_locked)][~is_locked], pool_rc[len(is_locked):]]
-            g = min(res.lower_bound, float(free_rc.min()) if len(free_rc) else np.inf)
+            _, locked_rc, free_least = pool_reduced_costs(y)
+            g = min(res.lower_bound, free_least)
             best_bound = max(best_bound, master.dual_objective(y) + locked_rc + K * min(0.0, g))
             progress(f"walk {walks} (proving): lowest reduced cost {g:.2e}, bound {best_bound + fixed_part:.4f}, "
                      f"{len(master.triples)} cuts", min(0.9, 0.1 + 0.03 * walks))
@@ -224,8 +228,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     # dual objective + rc(S) (+ the rest, each at least min(0, g)) stays below it.
     y = master.duals()
     ng = len(global_rows)
-    pool_rc = master.reduced_costs(y)
-    locked_rc = float(np.minimum(pool_rc[:len(is_locked)][is_locked], 0.0).sum())
+    pool_rc, locked_rc, _ = pool_reduced_costs(y)
     slack = incumbent_objective - fixed_part - master.dual_objective(y) - locked_rc - (K - 1) * min(0.0, g)
     res = scan.scan(y[:n], constant=-float(y[n:n + ng].sum()), cuts=master.triples, cut_duals=y[n + ng:],
                     threshold=slack + 1e-9, keep=proof_limit + 1, exact_below=slack + 2e-9 if pruning else None,
