@@ -160,7 +160,7 @@ class FootprintScan:
         self.pop = pop
         self.max_depth = int(self._max_depth())
         # For bounding a footprint's growth (scan's ``exact_below``): the most alignment reward each block can
-        # bring, the range of each partner's budget values, and the flows from and to blocks numbered >= each root.
+        # bring, the range of each partner's budget values, and admissions at trusts in blocks numbered >= each root.
         self.potential = (self.net_wt * (self.net_blocks / np.where(self.net_size > 0, self.net_size, 1.0)).sum(axis=1)
                           + self.auth_wt * self.auth.sum(axis=1)).astype(np.float64)
         self.reward_blocks = np.flatnonzero(self.free & (self.potential > 0)).astype(np.int64)
@@ -242,8 +242,8 @@ class FootprintScan:
                      self.major_flow, self.major_thr, self.major_wt, self.net_blocks, self.net_size, self.net_wt,
                      self.auth, self.auth_total, self.auth_wt, self.region, self.n_regions, self.reg_wt,
                      lo, hi, band_wt, self.body_wt, u, constant, cptr, cidx, charge, tau, keep,
-                     self.reward_blocks, self.potential, order, gain, order2, gain2, float(exact_below), trust, self.sp_lo, self.sp_hi, self.st_lo, self.st_hi,
-                     self.nd_lo, self.nd_hi, inside)
+                     self.reward_blocks, self.potential, order, gain, order2, gain2, float(exact_below), trust,
+                     self.sp_lo, self.sp_hi, self.st_lo, self.st_hi, self.nd_lo, self.nd_hi, inside)
 
     def scan(self, block_duals: np.ndarray | None = None, constant: float = 0.0,
              cuts: list[tuple[int, int, int]] = (), cut_duals: np.ndarray | None = None,
@@ -276,9 +276,10 @@ class FootprintScan:
             below this (so every candidate below it is still visited and kept, if under ``threshold``). The bound
             keeps the terms that can only grow (major-trust sharing, regions, cuts), gives the band and the
             alignment rewards their best case, lets each partner's budget value move anywhere within the range
-            of its ICB's blocks, and lets the blocks that may still join bring their dual, all the admissions
-            between them and the footprint's reach, and their reward, packed under the population cap by best
-            gain per person. ``None``: visit every candidate.
+            of its ICB's blocks, and lets the blocks that may still join bring their dual (less their residents'
+            admissions at trusts out of reach), packed under the population cap by best gain per person; the
+            alignment rewards are bounded both as each block's share and as the majorities in reach, and the
+            larger bound is kept. ``None``: visit every candidate.
         deadline
             ``time.perf_counter()`` value after which no further root is started (a root's walk is not cut
             short); the result then says it is not ``complete``.
