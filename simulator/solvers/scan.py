@@ -173,6 +173,19 @@ class FootprintScan:
                                                         self.bs[:, cd], self.bs[:, cn])
         self.st_lo, self.st_hi = self._ranges(A * 1000.0 / np.where(W > 0, W, 1.0), W, A)
         self.nd_lo, self.nd_hi = self._ranges(A * 1000.0 / np.where(T > 0, T, 1.0), T, A)
+        # Per node the bound takes each block's admissions at trusts in blocks that may still be in the footprint:
+        # rows of flow_in over free host blocks, sparse (a place's residents use a handful of hosts).
+        F = np.where(self.free[None, :], self.flow_in, 0.0)
+        self.fl_ptr = np.r_[0, np.cumsum((F > 0).sum(axis=1))].astype(np.int64)
+        self.fl_idx = np.ascontiguousarray(np.nonzero(F > 0)[1], dtype=np.int64)
+        self.fl_val = np.ascontiguousarray(F[F > 0], dtype=np.float64)
+        # Major trusts one block's residents alone make shared (their admissions reach the threshold).
+        T = self.major_flow >= self.major_thr[None, :] if self.major_flow.shape[1] else np.zeros((n, 0), bool)
+        T &= self.free[:, None]
+        self.tr_ptr = np.r_[0, np.cumsum(T.sum(axis=1))].astype(np.int64)
+        self.tr_idx = np.ascontiguousarray(np.nonzero(T)[1], dtype=np.int64)
+        self.free_blocks = np.flatnonzero(self.free & np.isfinite(self.weight)).astype(np.int64)
+        self.reach_pop = people_between(self.nbptr, self.nbidx, self.weight)
         taken = np.where(self.free[:, None], self.flow_in.T, 0.0)  # taken[b, c]: c's residents to b's trusts
         # Row v: each block's residents' admissions at trusts in free blocks numbered v and up (suffix sums).
         # A footprint grown from root v holds only such blocks: the rest of its residents' admissions leak.
@@ -190,15 +203,6 @@ class FootprintScan:
             elif ok.any():
                 lo[c], hi[c] = value[ok].min(), value[ok].max()
         return lo, hi
-
-    def _gains(self, v: int, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Most each block can lower the reduced cost of a footprint grown from root ``v``: its dual, less its
-        residents' admissions at trusts out of reach (alignment is bounded apart); and the blocks worth adding,
-        best gain per person first."""
-        gain = u - self.leak_wt * (self.row_total - self._inside[v])
-        cand = np.flatnonzero(self.free & (np.arange(len(gain)) > v) & (gain > 0) & np.isfinite(self.weight))
-        order = cand[np.argsort(-gain[cand] / np.maximum(self.weight[cand], 1e-9), kind="stable")]
-        return np.ascontiguousarray(gain), order.astype(np.int64)
 
     def _max_depth(self) -> int:
         """Most blocks a candidate can hold: the smallest blocks that fit under the cap."""
@@ -229,21 +233,17 @@ class FootprintScan:
 
     def _call(self, roots, u, constant, cptr, cidx, charge, tau, keep, exact_below=np.inf, trust=1.0):
         lo, hi, band_wt = self.band
-        if np.isfinite(exact_below):
-            gain2, order2 = self._gains(int(roots[0]), u)
-            gain, order = self._gains(int(roots[0]), u + self.potential)
-            inside = self._inside[int(roots[0])]
-        else:
-            gain, order, inside = np.zeros(len(u)), np.zeros(0, dtype=np.int64), np.zeros(len(u))
-            gain2, order2 = gain, order
+        inside = self._inside[int(roots[0])] if np.isfinite(exact_below) else np.zeros(len(u))
         return _walk(self.nbptr, self.nbidx, roots, self.weight, self.cap, self.max_depth,
                      self.icb, self.n_icb, self.bs, self.sp_cn, self.sp_cd, self.sp_scale, self.sp_dft, self.sp_wt,
                      self.cols, self.stake_wt, self.need_wt, self.flow_in, self.row_total, self.leak_wt,
                      self.major_flow, self.major_thr, self.major_wt, self.net_blocks, self.net_size, self.net_wt,
                      self.auth, self.auth_total, self.auth_wt, self.region, self.n_regions, self.reg_wt,
                      lo, hi, band_wt, self.body_wt, u, constant, cptr, cidx, charge, tau, keep,
-                     self.reward_blocks, self.potential, order, gain, order2, gain2, float(exact_below), trust,
-                     self.sp_lo, self.sp_hi, self.st_lo, self.st_hi, self.nd_lo, self.nd_hi, inside)
+                     self.reward_blocks, self.potential, float(exact_below), trust,
+                     self.sp_lo, self.sp_hi, self.st_lo, self.st_hi, self.nd_lo, self.nd_hi, inside,
+                     self.free_blocks, self.fl_ptr, self.fl_idx, self.fl_val, self.tr_ptr, self.tr_idx,
+                     self.reach_pop)
 
     def scan(self, block_duals: np.ndarray | None = None, constant: float = 0.0,
              cuts: list[tuple[int, int, int]] = (), cut_duals: np.ndarray | None = None,
@@ -276,10 +276,12 @@ class FootprintScan:
             below this (so every candidate below it is still visited and kept, if under ``threshold``). The bound
             keeps the terms that can only grow (major-trust sharing, regions, cuts), gives the band and the
             alignment rewards their best case, lets each partner's budget value move anywhere within the range
-            of its ICB's blocks, and lets the blocks that may still join bring their dual (less their residents'
-            admissions at trusts out of reach), packed under the population cap by best gain per person; the
-            alignment rewards are bounded both as each block's share and as the majorities in reach, and the
-            larger bound is kept. ``None``: visit every candidate.
+            of its ICB's blocks, and lets the blocks that may still join (only those a path of few enough
+            people reaches) bring their dual less what they surely cost (their residents' admissions at trusts
+            out of reach; a share of each major trust that one of them alone would make shared, split among
+            all that would), packed under the population cap by best gain per person; the alignment rewards
+            are bounded both as each block's share and as the majorities in reach, and the larger bound is
+            kept. ``None``: visit every candidate.
         deadline
             ``time.perf_counter()`` value after which no further root is started (a root's walk is not cut
             short); the result then says it is not ``complete``.
@@ -346,6 +348,20 @@ class FootprintScan:
         return ScanResult(float(gmin), fps, rcs, tau, int(visited), float(lower), int(pruned), complete)
 
 
+def people_between(nbptr: np.ndarray, nbidx: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``[a, b]``: fewest people a footprint holding ``a`` must add to hold ``b`` too: ``b`` and the blocks on the
+    lightest path between them through the graph (neighbours ``nbidx[nbptr[a]:nbptr[a + 1]]``); ``inf`` if there
+    is none, 0 on the diagonal."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    n = len(weight)
+    w = np.where(np.isfinite(weight), weight, 0.0)
+    # Edge a -> b weighs b's people (a block of nobody weighs a hair, as csgraph drops zero edges).
+    G = csr_matrix((np.maximum(w[nbidx], 1e-9), nbidx, nbptr), shape=(n, n))
+    return np.ascontiguousarray(dijkstra(G))
+
+
 def _njit(f):
     # nogil: walks from different roots run in threads, one per core.
     return numba.njit(cache=True, nogil=True)(f) if numba is not None else f
@@ -361,9 +377,9 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
           icb, n_icb, bs, sp_cn, sp_cd, sp_scale, sp_dft, sp_wt, cols, stake_wt, need_wt,
           flow_in, row_total, leak_wt, major_flow, major_thr, major_wt, net_blocks, net_size, net_wt,
           auth, auth_total, auth_wt, region, n_regions, reg_wt, lo, hi, band_wt, body_wt,
-          u, constant, cptr, cidx, charge, tau, keep, reward_blocks, potential, gain_order, grow_gain,
-          gain_order2, grow_gain2, prune_below, trust,
-          sp_lo, sp_hi, st_lo, st_hi, nd_lo, nd_hi, inside):
+          u, constant, cptr, cidx, charge, tau, keep, reward_blocks, potential, prune_below, trust,
+          sp_lo, sp_hi, st_lo, st_hi, nd_lo, nd_hi, inside, free_blocks, fl_ptr, fl_idx, fl_val, tr_ptr, tr_idx,
+          reach_pop):
     n = len(weight)
     n_fields = bs.shape[1]
     n_major = major_flow.shape[1]
@@ -410,6 +426,15 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
     ends = np.zeros(2 * n_icb)
     lbmin = np.inf
     pruned = 0
+    # The bound's work arrays: blocks that may still join, their gains (with and without alignment shares) and
+    # the order they are packed in; which blocks may be in the footprint; shared majors' would-be triggers.
+    nf = len(free_blocks)
+    cand = np.zeros(nf, np.int64)
+    g_share = np.zeros(nf)
+    g_apart = np.zeros(nf)
+    order = np.zeros(nf, np.int64)
+    in_f = np.full(n, -1, np.int64)
+    trig_n = np.zeros(n_major, np.int64)
 
     for r in range(len(roots)):
         v = roots[r]
@@ -539,9 +564,22 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
                         nc_reach[j] = nc[j]
                     for j in range(n_auth):
                         ao_reach[j] = ao[j]
+                    # The blocks that may still join: numbered above the root, not shut out of this branch, small
+                    # enough, and near enough (a path to them through other blocks must fit in the room left).
+                    nk = 0
+                    for j in range(nf):
+                        x = free_blocks[j]
+                        if x > v and weight[x] <= room and (closed_at[x] == -1 or in_ext[x] == visited):
+                            near = np.inf
+                            for i in range(depth + 1):
+                                near = min(near, reach_pop[members[i], x])
+                            if near <= room + 1e-6:
+                                cand[nk] = x
+                                nk += 1
+                                in_f[x] = visited
                     for j in range(len(reward_blocks)):
                         x = reward_blocks[j]
-                        if x > v and (closed_at[x] == -1 or in_ext[x] == visited):
+                        if in_f[x] == visited:
                             for k in range(n_net):
                                 nc_reach[k] += net_blocks[x, k]
                             for k in range(n_auth):
@@ -555,8 +593,41 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
                             reach += auth_wt * min(ao_reach[k], auth_total[k])
                     # Two bounds on what joining blocks bring; either holds, so the larger is kept: alignment
                     # as each block's share (packed with its dual under the cap), or as the majorities in reach.
-                    with_share = _packed(gain_order, grow_gain, v, closed_at, in_ext, visited, weight, room)
-                    apart = _packed(gain_order2, grow_gain2, v, closed_at, in_ext, visited, weight, room)
+                    for i in range(depth + 1):
+                        in_f[members[i]] = visited
+                    # Leakage: only admissions at trusts outside every block that may still join are sure to leak.
+                    kept = 0.0
+                    for i in range(depth + 1):
+                        a = members[i]
+                        for t in range(fl_ptr[a], fl_ptr[a + 1]):
+                            if in_f[fl_idx[t]] == visited:
+                                kept += fl_val[t]
+                    base -= leak_wt * (kept - scalars[5])
+                    # A major trust that one joining block alone would make shared costs its weight once, whichever
+                    # of the blocks that could trigger it joins: each is charged its share.
+                    for i in range(nk):
+                        x = cand[i]
+                        for t in range(tr_ptr[x], tr_ptr[x + 1]):
+                            if fm[tr_idx[t]] < major_thr[tr_idx[t]]:
+                                trig_n[tr_idx[t]] += 1
+                    for i in range(nk):
+                        x = cand[i]
+                        kept = 0.0
+                        for t in range(fl_ptr[x], fl_ptr[x + 1]):
+                            if in_f[fl_idx[t]] == visited:
+                                kept += fl_val[t]
+                        gx = u[x] - leak_wt * (row_total[x] - kept)
+                        for t in range(tr_ptr[x], tr_ptr[x + 1]):
+                            if fm[tr_idx[t]] < major_thr[tr_idx[t]]:
+                                gx -= major_wt / trig_n[tr_idx[t]]
+                        g_apart[i] = gx
+                        g_share[i] = gx + potential[x]
+                    for i in range(nk):
+                        x = cand[i]
+                        for t in range(tr_ptr[x], tr_ptr[x + 1]):
+                            trig_n[tr_idx[t]] = 0
+                    with_share = _knapsack(cand, g_share, nk, weight, room, order)
+                    apart = _knapsack(cand, g_apart, nk, weight, room, order)
                     base += auth_wt * au + net_wt * ps
                     best = trust * min(with_share + scalars[4], apart + reach)
                     lb = base - best - budget
@@ -654,22 +725,30 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
 
 
 @_step
-def _packed(order, gain, v, closed_at, in_ext, node, weight, room):
-    """Most gain the blocks that may still join a footprint can bring under ``room`` people, taken greedily by
-    gain per person (``order``) with the last one split: the fractional knapsack, an upper bound."""
-    best = 0.0
-    for j in range(len(order)):
-        if room <= 0.0:
-            break
-        x = order[j]
-        if x <= v or not (closed_at[x] == -1 or in_ext[x] == node):
+def _knapsack(cand, gain, k, weight, room, order):
+    """Most gain the first ``k`` blocks of ``cand`` can bring under ``room`` people, taken greedily by gain per
+    person with the last one split: the fractional knapsack, an upper bound."""
+    m = 0
+    for i in range(k):
+        if gain[i] <= 0.0:
             continue
-        if weight[x] <= room:
-            best += gain[x]
-            room -= weight[x]
+        r = gain[i] / max(weight[cand[i]], 1e-9)
+        j = m
+        while j > 0 and gain[order[j - 1]] / max(weight[cand[order[j - 1]]], 1e-9) < r:  # insertion sort
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = i
+        m += 1
+    best = 0.0
+    for j in range(m):
+        i = order[j]
+        w = weight[cand[i]]
+        if w <= room:
+            best += gain[i]
+            room -= w
         else:
-            best += gain[x] * room / weight[x]
-            room = 0.0
+            best += gain[i] * room / w
+            break
     return best
 
 
