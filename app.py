@@ -155,6 +155,8 @@ if run:
             ws.load(solver.configuration_)
             st.session_state["after_optimiser"] = (model.level, solver.configuration_)
             gap = "no bound" if solver.gap_ is None else f"gap {solver.gap_:.2%}"
+            if solver.gap_ is not None and solver.stats_.get("bound_method", "").startswith("term-wise"):
+                gap += " (against a term-wise bound: wide, as the exact proof was not run)"
             say(f"Optimiser ({solver.name}): {solver.status_}, score {solver.objective_:.4f}, {gap}, "
                 f"{solver.runtime_:.1f} s. Undo returns to your map.", "success")
     except IcbSimError as exc:

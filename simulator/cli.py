@@ -217,6 +217,8 @@ def _cmd_optimise(args, data_dir) -> int:
     _say("wrote " + ", ".join(str(w) for w in written))
     print(_summary(evaluation))
     gap = "n/a (no bound)" if solver.gap_ is None else f"{solver.gap_:.2%}"
+    if solver.gap_ is not None and solver.stats_.get("bound_method", "").startswith("term-wise"):
+        gap += " (against the term-wise bound: the proof was not run, see stats.proof_not_run)"
     print(f"solver {solver.name}: {solver.status_}, objective {solver.objective_:.5f}, gap {gap}, "
           f"{solver.runtime_:.1f}s, seed {solver.seed}")
     return 0

@@ -25,7 +25,8 @@ from simulator.errors import ConfigurationError, ScenarioError
 from simulator.metrics import evaluate
 from simulator.scenario import CONSTRAINT_KEYS, load_scenario, parse_scenario
 from simulator.solvers import ExactSolver, LocalSearchSolver, Problem
-from simulator.solvers.run import mend_pieces, optimise, refine
+from simulator.solvers.run import TERM_BOUND_METHOD, mend_pieces, optimise, refine
+from simulator.solvers.term_bound import term_bound
 
 pytestmark = pytest.mark.integration
 
@@ -798,11 +799,13 @@ def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model,
     problem = Problem.from_scenario(place_scenario, place_model)
     assert problem.violations(mended) == []
     ls = optimise(place_scenario, place_model, solver="auto", iterations=300)
-    # England at place level has far more candidate footprints than the exact solver takes: auto says so and
-    # reports no bound rather than an unproven one.
-    assert ls.name == "local_search" and ls.bound_ is None and ls.gap_ is None
+    # England at place level has far more candidate footprints than the exact solver takes or the proof can walk:
+    # auto says so, and the gap is against the term-wise bound (wide, but proven).
+    assert ls.name == "local_search" and ls.bound_ == pytest.approx(term_bound(problem).bound, abs=1e-12)
+    assert ls.bound_ < ls.objective_ and ls.gap_ == pytest.approx((ls.objective_ - ls.bound_) / ls.objective_)
+    assert ls.stats_["bound_method"] == TERM_BOUND_METHOD
     assert ls.stats_["exact_not_used"].startswith("more than 500,000 candidate footprints at place level")
-    assert ls.stats_["bound_not_computed"].startswith("more than 150,000,000 candidate footprints")
+    assert ls.stats_["proof_not_run"].startswith("more than 150,000,000 candidate footprints")
     assert ls.stats_["start_objective"] == pytest.approx(problem.objective(mended.assignment), abs=1e-9)
     assert ls.objective_ <= ls.stats_["start_objective"] and problem.violations(ls.configuration_) == []
     polish = ls.stats_["polish"]  # the local search's answer, then exact exchanges and pair re-draws

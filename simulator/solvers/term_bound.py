@@ -1,0 +1,248 @@
+"""A lower bound on any configuration's score from each term's least possible total: instant, no enumeration.
+
+Where exact pricing cannot be afforded (the East of England, the Midlands, the South East and England at place
+level have billions of candidate footprints), the answer still needs a proven gap, however wide. Each term of
+the score is bounded on its own, over every configuration that the hard rules allow:
+
+* locked blocks form their fixed footprints, whose cost is known exactly;
+* spreads, money at stake, the band, regions crossed and soft-limit penalties are never below zero;
+* admissions at trusts hosted outside the free blocks (or in another NHS region, when footprints must stay
+  inside one) leak whatever the footprints are;
+* a major trust that one free block's residents alone use enough to count is counted by that block's footprint;
+* a pathology network or mayoral authority pays its reward to one footprint at most, and only if the free
+  blocks hold more than half of it; so the rewards are at most what the free blocks hold of those;
+* there are at least as many footprints as the free blocks have connected pieces, and as many as the hard
+  ceiling needs (today's ICBs above it may stand alone).
+
+The bound is far from tight (the terms pull against one another, and this ignores it), but it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from simulator.constraints import today_icb_sets
+from simulator.metrics.score import TERM_NAMES, TODAY_BODIES, scorer
+from simulator.solvers.base import Problem
+from simulator.solvers.exact import enumeration_rules
+from simulator.solvers.scan import people_between
+
+
+@dataclass
+class TermBound:
+    """Result of :func:`term_bound`.
+
+    Attributes
+    ----------
+    bound
+        Lower bound on the objective (score plus penalties) of every configuration meeting the hard rules.
+    parts
+        What makes it up: ``fixed footprints`` (the constant and the locked blocks' footprints) and each weighted
+        term's least total over the free blocks' footprints (terms bounded by zero are left out).
+    """
+
+    bound: float
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+def term_bound(problem: Problem) -> TermBound:
+    """Bound ``problem``'s objective below, term by term (see the module's docstring).
+
+    Parameters
+    ----------
+    problem
+        The problem: its weights, locked blocks, hard ceiling, contiguity and region rules are used.
+
+    Returns
+    -------
+    TermBound
+    """
+    m, cons = problem.model, problem.constraints
+    sc = scorer(m, problem.params)
+    w = dict(zip(TERM_NAMES, sc.weights))
+    n = m.n_blocks
+    free = np.ones(n, dtype=bool)
+    fixed = sc.constant
+    if cons.locked:
+        groups = [np.asarray(g, dtype=np.int64) for g, _ in cons.locked]
+        for g in groups:
+            free[g] = False
+        L = np.zeros((len(groups), n))
+        for i, g in enumerate(groups):
+            L[i, g] = 1.0
+        fixed += float(sc.costs(L).sum() + cons.penalty(L @ problem.population).sum())
+    parts = {"fixed footprints": fixed}
+    if not free.any():
+        return TermBound(fixed, parts)
+    pop = problem.population
+    share = _can_share(problem, free)
+    if w["flow_leakage"] and sc.flow_total:
+        parts["flow_leakage"] = w["flow_leakage"] * _sure_leakage(sc, free, share) / sc.flow_total
+    if w["major_trust_sharing"] and len(sc.major):
+        counted = 0
+        for j, major in enumerate(sc.major):
+            alone = np.flatnonzero(free & (sc.flows[:, major] >= sc.major_threshold[j]))
+            counted += _apart(alone, share)
+        parts["major_trust_sharing"] = w["major_trust_sharing"] * counted / len(sc.major)
+    largest = _largest_footprint(problem)
+    if w["pathology_split"] and sc.n_networks:
+        reward = 0.0
+        for k in np.flatnonzero(sc.net_used):
+            held = _most_together(np.flatnonzero(free & (sc.net_blocks[:, k] > 0)), sc.net_blocks[:, k], pop,
+                                  share, largest)
+            if held > sc.net_size[k] / 2:
+                reward += held / sc.net_size[k]
+        parts["pathology_split"] = -w["pathology_split"] * reward / sc.n_networks
+    if w["mayoral_split"] and sc.auth_residents:
+        A = np.asarray(sc.auth)
+        reward = 0.0
+        for k in range(A.shape[1]):
+            mine = np.flatnonzero(free & (A[:, k] > 0))
+            held = _most_residents(mine, A[:, k], pop, largest)
+            if held > sc.auth_total[k] / 2:
+                reward += held
+        parts["mayoral_split"] = -w["mayoral_split"] * reward / sc.auth_residents
+    if w["statutory_bodies"]:
+        parts["statutory_bodies"] = w["statutory_bodies"] * _fewest_footprints(problem, free) / TODAY_BODIES
+    return TermBound(float(fixed + sum(v for k, v in parts.items() if k != "fixed footprints")), parts)
+
+
+def _largest_footprint(problem: Problem) -> tuple[float, np.ndarray]:
+    """The most people a footprint may hold (the hard ceiling; ``inf`` without one), and each block's today's
+    ICB's people where that ICB is above it (it may stand alone) or 0."""
+    m, cons = problem.model, problem.constraints
+    pop = problem.population
+    ceiling = cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else np.inf
+    big = np.zeros(m.n_blocks)
+    for g in today_icb_sets(m):
+        if pop[g].sum() > ceiling:
+            big[g] = pop[g].sum()
+    return ceiling, big
+
+
+def _can_share(problem: Problem, free: np.ndarray) -> np.ndarray:
+    """``[a, b]``: whether free blocks ``a`` and ``b`` can be in one footprint: joined through free blocks (in one
+    region, where footprints must stay inside one) with no more people than the hard ceiling, or both in one of
+    today's ICBs above it (which may stand alone)."""
+    m, cons = problem.model, problem.constraints
+    n = m.n_blocks
+    pop = problem.population
+    ceiling, big = _largest_footprint(problem)
+    region = m.blocks.region_ods.to_numpy()
+    same_region = region[:, None] == region[None, :] if cons.within_region else np.ones((n, n), dtype=bool)
+    if cons.contiguity:
+        neighbours, _ = enumeration_rules(problem)
+        nb = [np.asarray(x)[free[np.asarray(x, dtype=np.int64)]] if free[i] else np.zeros(0, dtype=np.int64)
+              for i, x in enumerate(neighbours)]
+        ptr = np.r_[0, np.cumsum([len(x) for x in nb])].astype(np.int64)
+        idx = np.concatenate(nb + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        between = people_between(ptr, idx, np.where(free, pop, np.inf))
+    else:
+        between = np.broadcast_to(pop[None, :], (n, n)) + 0.0
+        np.fill_diagonal(between, 0.0)
+    share = ((pop[:, None] + between <= ceiling + 1e-6) & same_region) | ((big[:, None] > 0)
+                                                                          & (big[:, None] == big[None, :])
+                                                                          & _same_icb(m))
+    share &= free[:, None] & free[None, :]
+    return share
+
+
+def _same_icb(m) -> np.ndarray:
+    label = np.full(m.n_blocks, -1)
+    for k, g in enumerate(today_icb_sets(m)):
+        label[g] = k
+    return label[:, None] == label[None, :]
+
+
+def _apart(blocks: np.ndarray, share: np.ndarray) -> int:
+    """How many footprints at least hold ``blocks``: a set of them no two of which can share one (greedy), or 1."""
+    if len(blocks) == 0:
+        return 0
+    chosen: list[int] = []
+    # Blocks that can share with the fewest others first: they are the likeliest to be apart from the rest.
+    for b in blocks[np.argsort(share[np.ix_(blocks, blocks)].sum(axis=1), kind="stable")]:
+        if not any(share[b, c] for c in chosen):
+            chosen.append(int(b))
+    return len(chosen)
+
+
+def _most_together(blocks: np.ndarray, count: np.ndarray, pop: np.ndarray, share: np.ndarray,
+                   largest: tuple[float, np.ndarray], limit: int = 16) -> float:
+    """Most of ``count`` that one footprint can hold from ``blocks``: the best set of them that can pairwise
+    share a footprint and fit under the ceiling (or lie in one of today's ICBs above it). Every subset is tried
+    when there are at most ``limit`` blocks; beyond that, all of them."""
+    if len(blocks) > limit:
+        return float(count[blocks].sum())
+    ceiling, big = largest
+    best = 0.0
+    k = len(blocks)
+    for mask in range(1, 1 << k):
+        pick = blocks[[i for i in range(k) if mask >> i & 1]]
+        held = float(count[pick].sum())
+        if held <= best:
+            continue
+        if not share[np.ix_(pick, pick)].all():
+            continue
+        if pop[pick].sum() > ceiling + 1e-6 and not (big[pick[0]] > 0 and (big[pick] == big[pick[0]]).all()):
+            continue
+        best = held
+    return best
+
+
+def _most_residents(blocks: np.ndarray, residents: np.ndarray, pop: np.ndarray,
+                    largest: tuple[float, np.ndarray]) -> float:
+    """Most of an authority's residents (``residents`` per block) one footprint can hold: blocks packed by
+    residents per person under the largest footprint allowed (the fractional knapsack, an upper bound)."""
+    ceiling, big = largest
+    room = max([ceiling] + [float(big[b]) for b in blocks])
+    if not np.isfinite(room):
+        return float(residents[blocks].sum())
+    held = 0.0
+    for b in blocks[np.argsort(-residents[blocks] / np.maximum(pop[blocks], 1e-9), kind="stable")]:
+        if pop[b] <= room:
+            held += residents[b]
+            room -= pop[b]
+        else:
+            held += residents[b] * room / pop[b]
+            break
+    return held
+
+
+def _sure_leakage(sc, free: np.ndarray, share: np.ndarray) -> float:
+    """Free blocks' residents' admissions that no footprint of free blocks can keep inside: at trusts hosted
+    elsewhere, or in a block their own cannot share a footprint with."""
+    flows = sc.flows[free]
+    host = np.full(flows.shape[1], -1)
+    host[sc.placed_trusts] = sc.placed_host
+    keep = (host >= 0)[None, :] & share[np.ix_(np.flatnonzero(free), np.maximum(host, 0))]
+    return float(flows.sum() - flows[keep].sum())
+
+
+def _fewest_footprints(problem: Problem, free: np.ndarray) -> int:
+    """Fewest footprints the free blocks can form: one per connected piece (with contiguity), and enough that
+    none is above a hard ceiling."""
+    m, cons = problem.model, problem.constraints
+    idx = np.flatnonzero(free)
+    fewest = 1
+    if cons.contiguity:
+        pos = np.full(m.n_blocks, -1)
+        pos[idx] = np.arange(len(idx))
+        region = m.blocks.region_ods.to_numpy()
+        rows, cols = [], []
+        for i in idx:
+            for j in m.neighbours[i]:
+                if free[j] and (not cons.within_region or region[j] == region[i]):
+                    rows.append(pos[i])
+                    cols.append(pos[j])
+        G = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(idx), len(idx)))
+        fewest = int(connected_components(G, directed=False)[0])
+    if cons.ceiling and cons.ceiling.hard and cons.ceiling.value > 0:
+        # Today's ICBs above the ceiling may stand alone: no footprint holds more than the largest of those.
+        pop = problem.population
+        largest = max([cons.ceiling.value] + [float(pop[g].sum()) for g in today_icb_sets(m)])
+        fewest = max(fewest, int(np.ceil(pop[idx].sum() / largest - 1e-9)))
+    return fewest
