@@ -172,6 +172,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
         ng = len(global_rows)
         priced = dict(constant=-float(y[n:n + ng].sum()), cuts=master.triples, cut_duals=y[n + ng:],
                       threshold=_NEGATIVE, keep=per_walk, per_root=True, deadline=deadline)
+        walk_t = time.perf_counter()
         if searching:
             # A searching walk skips branches on an optimistic bound: cheap, it finds columns but proves nothing.
             res = scan.scan(y[:n], exact_below=cutoff, trust=_SEARCH_TRUST, **priced)
@@ -182,6 +183,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
             exact_walks += 1
         walks += 1
         visited += res.visited
+        walked = f"{res.visited:,} candidates in {time.perf_counter() - walk_t:.1f} s"
         if not res.complete:
             break  # out of time part-way: this walk proves nothing
         found_below = res.min_reduced_cost < _NEGATIVE
@@ -192,10 +194,10 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
             g = min(res.lower_bound, free_least)
             best_bound = max(best_bound, master.dual_objective(y) + locked_rc + K * min(0.0, g))
             progress(f"walk {walks} (proving): lowest reduced cost {g:.2e}, bound {best_bound + fixed_part:.4f}, "
-                     f"{len(master.triples)} cuts", min(0.9, 0.1 + 0.03 * walks))
+                     f"{len(master.triples)} cuts, {walked}", min(0.9, 0.1 + 0.03 * walks))
         else:
             progress(f"walk {walks} (searching): lowest reduced cost found {res.min_reduced_cost:.2e}, "
-                     f"{len(master.triples)} cuts", min(0.9, 0.1 + 0.03 * walks))
+                     f"{len(master.triples)} cuts, {walked}", min(0.9, 0.1 + 0.03 * walks))
         new = [np.sort(f) for f in res.footprints if tuple(int(i) for i in np.sort(f)) not in seen]
         new, new_costs = costed(new)
         for f in new:

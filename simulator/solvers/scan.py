@@ -274,7 +274,8 @@ class FootprintScan:
         exact_below
             Branch and bound: skip growing a footprint when no footprint grown from it can have a reduced cost
             below this (so every candidate below it is still visited and kept, if under ``threshold``). The bound
-            keeps the terms that can only grow (major-trust sharing, regions, cuts), gives the band and the
+            keeps the terms that can only grow (major-trust sharing, regions, cuts; a cut the footprint holds one block of
+            charges the blocks of it that may join a share each), gives the band and the
             alignment rewards their best case, lets each partner's budget value move anywhere within the range
             of its ICB's blocks, and lets the blocks that may still join (only those a path of few enough
             people reaches) bring their dual less what they surely cost (their residents' admissions at trusts
@@ -433,8 +434,10 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
     g_share = np.zeros(nf)
     g_apart = np.zeros(nf)
     order = np.zeros(nf, np.int64)
+    ratio = np.zeros(nf)
     in_f = np.full(n, -1, np.int64)
     trig_n = np.zeros(n_major, np.int64)
+    cut_n = np.zeros(len(charge), np.int64)
 
     for r in range(len(roots)):
         v = roots[r]
@@ -551,7 +554,13 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
                 # Cheap test first: even if nothing more could join, would the bound reach the cut-off? (Leakage:
                 # only admissions at trusts out of the footprint's reach are sure to leak.)
                 base = rc - band_wt * max(lo - pop, 0.0) - leak_wt * (scalars[5] - internal_d[depth])
-                if prune_below < np.inf and ext_n[depth] > 0 and depth + 1 < D and base >= prune_below:
+                grows = False  # a footprint with no extension under the cap has nothing to prune
+                if prune_below < np.inf and depth + 1 < D and base >= prune_below:
+                    for j in range(ext_n[depth]):
+                        if weight[ext[depth, j]] <= cap - pop:
+                            grows = True
+                            break
+                if grows:
                     # Bound every footprint grown from this one (see FootprintScan.scan): the terms that only
                     # grow stay; the band and the alignment rewards take their best case; the blocks that may
                     # still join add at most their gain, greedily by gain per person (a fractional knapsack).
@@ -610,6 +619,11 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
                         for t in range(tr_ptr[x], tr_ptr[x + 1]):
                             if fm[tr_idx[t]] < major_thr[tr_idx[t]]:
                                 trig_n[tr_idx[t]] += 1
+                        # Likewise a subset-row cut the footprint holds one block of: it charges as soon as one
+                        # of its other two joins.
+                        for t in range(cptr[x], cptr[x + 1]):
+                            if cut_count[cidx[t]] == 1:
+                                cut_n[cidx[t]] += 1
                     for i in range(nk):
                         x = cand[i]
                         kept = 0.0
@@ -620,14 +634,19 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
                         for t in range(tr_ptr[x], tr_ptr[x + 1]):
                             if fm[tr_idx[t]] < major_thr[tr_idx[t]]:
                                 gx -= major_wt / trig_n[tr_idx[t]]
+                        for t in range(cptr[x], cptr[x + 1]):
+                            if cut_count[cidx[t]] == 1:
+                                gx -= charge[cidx[t]] / cut_n[cidx[t]]
                         g_apart[i] = gx
                         g_share[i] = gx + potential[x]
                     for i in range(nk):
                         x = cand[i]
                         for t in range(tr_ptr[x], tr_ptr[x + 1]):
                             trig_n[tr_idx[t]] = 0
-                    with_share = _knapsack(cand, g_share, nk, weight, room, order)
-                    apart = _knapsack(cand, g_apart, nk, weight, room, order)
+                        for t in range(cptr[x], cptr[x + 1]):
+                            cut_n[cidx[t]] = 0
+                    with_share = _knapsack(cand, g_share, nk, weight, room, order, ratio)
+                    apart = _knapsack(cand, g_apart, nk, weight, room, order, ratio)
                     base += auth_wt * au + net_wt * ps
                     best = trust * min(with_share + scalars[4], apart + reach)
                     lb = base - best - budget
@@ -725,20 +744,29 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
 
 
 @_step
-def _knapsack(cand, gain, k, weight, room, order):
+def _knapsack(cand, gain, k, weight, room, order, ratio):
     """Most gain the first ``k`` blocks of ``cand`` can bring under ``room`` people, taken greedily by gain per
     person with the last one split: the fractional knapsack, an upper bound."""
+    total = 0.0
+    people = 0.0
     m = 0
     for i in range(k):
-        if gain[i] <= 0.0:
-            continue
-        r = gain[i] / max(weight[cand[i]], 1e-9)
-        j = m
-        while j > 0 and gain[order[j - 1]] / max(weight[cand[order[j - 1]]], 1e-9) < r:  # insertion sort
+        if gain[i] > 0.0:
+            total += gain[i]
+            people += weight[cand[i]]
+            order[m] = i
+            ratio[i] = gain[i] / max(weight[cand[i]], 1e-9)
+            m += 1
+    if people <= room:
+        return total  # every block worth adding fits: no need to choose
+    for a in range(1, m):  # insertion sort by gain per person, best first: a few dozen blocks at most
+        i = order[a]
+        r = ratio[i]
+        j = a
+        while j > 0 and ratio[order[j - 1]] < r:
             order[j] = order[j - 1]
             j -= 1
         order[j] = i
-        m += 1
     best = 0.0
     for j in range(m):
         i = order[j]
