@@ -32,12 +32,12 @@ from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.enumerate import members
 from simulator.solvers.exact import ExactSolver, _named, standing_alone_footprints
-from simulator.solvers.master import _cut_membership, _highs, violated_subset_rows
+from simulator.solvers.master import PartitionMaster, _cut_membership, violated_subset_rows
 from simulator.solvers.neighbourhood import exchange_candidates
 from simulator.solvers.scan import FootprintScan
+from simulator.solvers.term_bound import term_bound
 
 _NEGATIVE = -1e-6  # HiGHS solves the master to 1e-7 dual feasibility: below that, nothing prices out
-_ARTIFICIAL_COST = 1_000.0
 _PRUNING_WORTH = 1 / 3  # bounding a branch costs about three visits (measured in the North West)
 _SEARCH_TRUST = 0.3  # searching walks count 30% of what joining blocks could bring (measured: East of England
 # column generation in 9 walks of about 1 s, against 15 s and more for one proving walk)
@@ -122,7 +122,7 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     # No configuration as good as the incumbent has more footprints of free blocks than this (as many as the
     # population band allows). Locked blocks' footprints are fixed: each is in every configuration, priced in
     # the pool.
-    K = max_free_footprints(problem, incumbent_objective, scan.free, scan.potential)
+    K = max_free_footprints(problem, incumbent_objective, scan.free)
 
     def costed(footprints: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         C = _matrix(footprints, n)
@@ -265,59 +265,32 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
     return out
 
 
-def max_free_footprints(problem: Problem, incumbent_objective: float, free: np.ndarray,
-                        potential: np.ndarray | None = None) -> int:
+def max_free_footprints(problem: Problem, incumbent_objective: float, free: np.ndarray) -> int:
     """Most footprints of ``free`` blocks in any configuration scoring no more than ``incumbent_objective``.
 
-    Locked blocks form their fixed footprints, whose cost is known. Every term of a free footprint's cost is at
-    least 0 except pathology and authority alignment, whose rewards are at most what the free blocks can bring
-    (each block's share of its networks and authorities) and at most their weights. ``k`` footprints of free
-    blocks fall short of the band's floor by at least ``k * floor - their people``, which the band term charges;
-    more footprints than the incumbent's score can pay for cannot do better.
+    Every configuration scores at least the term-wise bound (:func:`simulator.solvers.term_bound.term_bound`:
+    the locked blocks' fixed footprints, and each term's least total over the free blocks), in which the band
+    counts for nothing. ``k`` footprints of free blocks fall short of the band's floor by at least
+    ``k * floor - their people``, which the band term charges on top: more footprints than the incumbent's
+    score leaves room for cannot do better.
     """
-    m, cons = problem.model, problem.constraints
-    sc = scorer(m, problem.params)
+    sc = scorer(problem.model, problem.params)
     w = dict(zip(TERM_NAMES, sc.weights))
     n_free = int(free.sum())
     floor = float(sc.band[0])
     if w["population_band"] <= 0 or floor <= 0:
         return n_free
-    fixed = sc.constant
-    if cons.locked:
-        L = _matrix([np.asarray(g, dtype=np.int64) for g, _ in cons.locked], m.n_blocks)
-        fixed += float(sc.costs(L).sum() + cons.penalty(L @ problem.population).sum())
-    if potential is None:
-        potential = FootprintScan(problem).potential
-    reward = min(float(potential[free].sum()),
-                 max(w["pathology_split"], 0.0) + max(w["mayoral_split"], 0.0))
-    slack = incumbent_objective - fixed + reward
+    slack = max(0.0, incumbent_objective - term_bound(problem).bound)
     people = float(problem.population[free].sum()) + slack * sc.pop_total / w["population_band"]
     return int(max(1, min(n_free, np.floor(people / floor + 1e-9))))
 
 
-class _Master:
-    """The set-partitioning LP over the pool, kept between walks: rows for blocks (= 1), global rows (the number
-    of footprints) and subset-row cuts (<= 1, added as found); columns added as the walks find them."""
+class _Master(PartitionMaster):
+    """The set-partitioning LP over the pool, kept between walks, with its footprints and cuts: columns are added
+    as the walks find them, subset-row cuts as the LP solutions violate them."""
 
     def __init__(self, n: int, global_rows: list[tuple[float, float]]):
-        import highspy
-
-        self.n, self.global_rows = n, global_rows
-        self.inf = highspy.kHighsInf
-        self.h = h = _highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("random_seed", 0)
-        lo = np.r_[np.ones(n), [a if np.isfinite(a) else -self.inf for a, _ in global_rows]]
-        hi = np.r_[np.ones(n), [b if np.isfinite(b) else self.inf for _, b in global_rows]]
-        h.addRows(len(lo), lo, hi, 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
-        self.n_fixed = len(lo)
-        # Artificial columns keep every master feasible (+1 on each row, -1 on global rows).
-        art = sp.hstack([sp.identity(self.n_fixed, format="csc"),
-                         -sp.identity(self.n_fixed, format="csc")[:, n:]], format="csc")
-        h.addCols(art.shape[1], np.full(art.shape[1], _ARTIFICIAL_COST), np.zeros(art.shape[1]),
-                  np.full(art.shape[1], self.inf), art.nnz, art.indptr[:-1].astype(np.int32),
-                  art.indices.astype(np.int32), art.data)
-        self.n_art = art.shape[1]
+        super().__init__(n, global_rows)
         self.C = sp.csr_matrix((0, n))
         self.costs = np.zeros(0)
         self.triples: list[tuple[int, int, int]] = []
@@ -327,55 +300,25 @@ class _Master:
     def add(self, footprints: list[np.ndarray], costs: np.ndarray) -> None:
         C = _matrix(footprints, self.n)
         G = _cut_membership(C.tocsc(), self.triples)
-        ng = len(self.global_rows)
-        sub = sp.hstack([C, sp.csr_matrix(np.ones((C.shape[0], ng))), G], format="csr").T.tocsc()
-        self.h.addCols(C.shape[0], costs, np.zeros(C.shape[0]), np.full(C.shape[0], self.inf), sub.nnz,
-                       sub.indptr[:-1].astype(np.int32), sub.indices.astype(np.int32), sub.data)
+        self.add_columns(C, costs, np.ones((C.shape[0], len(self.global_bounds))), G)
         self.C = sp.vstack([self.C, C], format="csr")
         self.G = sp.vstack([self.G, G], format="csr") if self.G.shape[0] else G.tocsr()
         self.costs = np.r_[self.costs, costs]
 
     def solve(self) -> bool:
-        import highspy
-
-        self.h.run()
-        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return False
-        x = np.array(self.h.getSolution().col_value)
-        return not (x[:self.n_art] > 1e-7).any()  # artificial columns in use: the pool cannot cover the blocks
-
-    def duals(self) -> np.ndarray:
-        """Sign-correct duals (cuts <= 0; a global row's dual only pushes towards a finite side)."""
-        n = self.n
-        y = np.array(self.h.getSolution().row_dual)
-        y[self.n_fixed:] = np.minimum(y[self.n_fixed:], 0.0)
-        for k, (lo, hi) in enumerate(self.global_rows):
-            if not np.isfinite(lo):
-                y[n + k] = min(y[n + k], 0.0)
-            if not np.isfinite(hi):
-                y[n + k] = max(y[n + k], 0.0)
-        return y
+        """Solve; False also when artificial columns are in use (the pool cannot cover the blocks)."""
+        return super().solve() and not self.artificial_in_use()
 
     def reduced_costs(self, y: np.ndarray) -> np.ndarray:
-        n, ng = self.n, len(self.global_rows)
+        n, ng = self.n, len(self.global_bounds)
         rc = self.costs - self.C @ y[:n] - float(y[n:n + ng].sum())
         if self.triples:
             rc = rc - self.G @ y[self.n_fixed:]
         return rc
 
-    def dual_objective(self, y: np.ndarray) -> float:
-        """Blocks (= 1), global rows at the side their dual pushes, cuts (<= 1): a bound once no column prices
-        out below zero (and, with the lowest reduced cost, a Lagrangian bound before)."""
-        n = self.n
-        val = float(y[:n].sum())
-        for k, (lo, hi) in enumerate(self.global_rows):
-            d = y[n + k]
-            val += d * (lo if d > 0 else (hi if d < 0 else 0.0))
-        return val + float(y[self.n_fixed:].sum())
-
     def add_cuts(self, limit: int) -> bool:
         """Add the ``limit`` most violated subset-row cuts of the current LP solution; False if none is violated."""
-        x = np.array(self.h.getSolution().col_value)[self.n_art:]
+        x = self.values()
         s = np.flatnonzero(x > 1e-9)
         new = violated_subset_rows(self.C[s], x[s], self.known, limit=limit)
         if not new:
@@ -384,8 +327,6 @@ class _Master:
         for k, tri in enumerate(new):
             self.known.add(tri)
             self.triples.append(tri)
-            idx = np.flatnonzero(newG[:, k].toarray().ravel() > 0) + self.n_art
-            self.h.addRow(-self.inf, 1.0, len(idx), idx.astype(np.int32), np.ones(len(idx)))
+            self.add_cut(np.flatnonzero(newG[:, k].toarray().ravel() > 0) + self.n_art)
         self.G = sp.hstack([self.G, newG], format="csr") if self.G.shape[1] else newG.tocsr()
         return True
-

@@ -52,6 +52,92 @@ def _highs():
     return h
 
 
+class PartitionMaster:
+    """The set-partitioning LP kept in HiGHS between rounds: a row per block (= 1), global rows (ranged, e.g. the
+    number of footprints) and subset-row cuts (<= 1, appended as found); columns appended as found. Artificial
+    columns (+1 on each row, -1 on each global row, at a prohibitive cost) keep every master feasible.
+
+    Parameters
+    ----------
+    n
+        Blocks.
+    global_bounds
+        ``(lower, upper)`` of each global row (``-inf`` / ``inf`` where open).
+    """
+
+    def __init__(self, n: int, global_bounds: list[tuple[float, float]]):
+        import highspy
+
+        self.n, self.global_bounds = n, list(global_bounds)
+        self.inf = inf = highspy.kHighsInf
+        self.h = h = _highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("random_seed", 0)
+        lo = np.r_[np.ones(n), [a if np.isfinite(a) else -inf for a, _ in self.global_bounds]]
+        hi = np.r_[np.ones(n), [b if np.isfinite(b) else inf for _, b in self.global_bounds]]
+        h.addRows(len(lo), lo, hi, 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
+        self.n_fixed = len(lo)
+        art = sp.hstack([sp.identity(self.n_fixed, format="csc"),
+                         -sp.identity(self.n_fixed, format="csc")[:, n:]], format="csc")
+        h.addCols(art.shape[1], np.full(art.shape[1], _ARTIFICIAL_COST), np.zeros(art.shape[1]),
+                  np.full(art.shape[1], inf), art.nnz, art.indptr[:-1].astype(np.int32),
+                  art.indices.astype(np.int32), art.data)
+        self.n_art = art.shape[1]
+
+    def add_columns(self, C: sp.csr_matrix, costs: np.ndarray, global_coef: np.ndarray, G: sp.spmatrix) -> None:
+        """Append columns: footprints ``C`` (column x block), their costs, coefficients on the global rows
+        (column x global row) and cut membership ``G`` (column x cut)."""
+        sub = sp.hstack([C, sp.csr_matrix(global_coef), G], format="csr").T.tocsc()
+        k = C.shape[0]
+        self.h.addCols(k, costs, np.zeros(k), np.full(k, self.inf), sub.nnz, sub.indptr[:-1].astype(np.int32),
+                       sub.indices.astype(np.int32), sub.data)
+
+    def add_cut(self, columns: np.ndarray) -> None:
+        """Append a subset-row cut (<= 1) over these master columns (artificial columns counted)."""
+        self.h.addRow(-self.inf, 1.0, len(columns), np.asarray(columns, dtype=np.int32), np.ones(len(columns)))
+
+    def solve(self) -> bool:
+        """Solve; False unless HiGHS reports an optimum."""
+        import highspy
+
+        self.h.run()
+        return self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+
+    def status(self) -> str:
+        return self.h.modelStatusToString(self.h.getModelStatus())
+
+    def values(self) -> np.ndarray:
+        """Each non-artificial column's value in the LP solution."""
+        return np.array(self.h.getSolution().col_value)[self.n_art:]
+
+    def artificial_in_use(self) -> bool:
+        """True if the pool cannot cover the blocks without artificial columns."""
+        return bool((np.array(self.h.getSolution().col_value)[:self.n_art] > 1e-7).any())
+
+    def duals(self) -> np.ndarray:
+        """Sign-correct duals: a <= row (a cut, or a global row's upper side) has y <= 0 and a >= side y >= 0, so
+        that :meth:`dual_objective` plus the most the columns could take off is a bound for any y handed over."""
+        n = self.n
+        y = np.array(self.h.getSolution().row_dual)
+        y[self.n_fixed:] = np.minimum(y[self.n_fixed:], 0.0)
+        for k, (lo, hi) in enumerate(self.global_bounds):
+            if not np.isfinite(lo):
+                y[n + k] = min(y[n + k], 0.0)
+            if not np.isfinite(hi):
+                y[n + k] = max(y[n + k], 0.0)
+        return y
+
+    def dual_objective(self, y: np.ndarray) -> float:
+        """Blocks (= 1), global rows at the side their dual pushes, cuts (<= 1): a bound once no column prices
+        out below zero (and, with the lowest reduced cost, a Lagrangian bound before)."""
+        n = self.n
+        val = float(y[:n].sum())
+        for k, (lo, hi) in enumerate(self.global_bounds):
+            d = y[n + k]
+            val += d * (lo if d > 0 else (hi if d < 0 else 0.0))
+        return val + float(y[self.n_fixed:].sum())
+
+
 @dataclass
 class MasterBound:
     """Result of :func:`cut_strengthened_bound`.
@@ -161,30 +247,15 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
     max_rounds
         Rounds of cut separation at most.
     """
-    import highspy
-
     t0 = time.perf_counter()
     progress = progress or (lambda msg, frac: None)
     N, n = C.shape
     C = C.tocsr()
     Ccsc = C.tocsc()
     rows = [(np.asarray(r, dtype=float), float(lo), float(hi)) for r, lo, hi in global_rows]
-    inf = highspy.kHighsInf
-    h = _highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", 0)
-    # Rows: blocks (= 1), global rows (ranged), cuts (<= 1, appended as found).
-    lo = np.r_[np.ones(n), [r[1] if np.isfinite(r[1]) else -inf for r in rows]]
-    hi = np.r_[np.ones(n), [r[2] if np.isfinite(r[2]) else inf for r in rows]]
-    h.addRows(len(lo), lo, hi, 0, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0))
-    n_fixed_rows = len(lo)
-    # Artificial columns make every master feasible: +1 on each row, and -1 on each global row.
-    art = sp.hstack([sp.identity(n_fixed_rows, format="csc"),
-                     -sp.identity(n_fixed_rows, format="csc")[:, n:]], format="csc")
-    h.addCols(art.shape[1], np.full(art.shape[1], _ARTIFICIAL_COST), np.zeros(art.shape[1]),
-              np.full(art.shape[1], inf), art.nnz, art.indptr[:-1].astype(np.int32),
-              art.indices.astype(np.int32), art.data)
-    pool: list[int] = [-1] * art.shape[1]
+    master = PartitionMaster(n, [(lo, hi) for _, lo, hi in rows])
+    n_fixed_rows = master.n_fixed
+    pool: list[int] = [-1] * master.n_art  # master column -> candidate (-1: artificial)
     in_pool = np.zeros(N, dtype=bool)
     triples: list[tuple[int, int, int]] = []
     known: set = set()
@@ -192,23 +263,9 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
     R = np.vstack([r[0] for r in rows]) if rows else np.zeros((0, N))
 
     def add_columns(idx: np.ndarray) -> None:
-        sub = sp.hstack([C[idx], sp.csr_matrix(R[:, idx].T), G[idx]], format="csc").T.tocsc()
-        h.addCols(len(idx), costs[idx], np.zeros(len(idx)), np.full(len(idx), inf), sub.nnz,
-                  sub.indptr[:-1].astype(np.int32), sub.indices.astype(np.int32), sub.data)
+        master.add_columns(C[idx], costs[idx], R[:, idx].T, G[idx])
         pool.extend(int(i) for i in idx)
         in_pool[idx] = True
-
-    def duals() -> np.ndarray:
-        y = np.array(h.getSolution().row_dual)
-        # Sign-correct: a <= row (cut, or a global row's upper side) has y <= 0, a >= side y >= 0, so that the
-        # Lagrangian bound below holds for any y handed to it.
-        y[n_fixed_rows:] = np.minimum(y[n_fixed_rows:], 0.0)
-        for k, (_, rlo, rhi) in enumerate(rows):
-            if not np.isfinite(rlo):
-                y[n + k] = min(y[n + k], 0.0)
-            if not np.isfinite(rhi):
-                y[n + k] = max(y[n + k], 0.0)
-        return y
 
     def reduced(y: np.ndarray) -> np.ndarray:
         rc = costs - C @ y[:n]
@@ -220,21 +277,16 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
 
     def lagrangian(y: np.ndarray, rc: np.ndarray) -> float:
         """A valid bound from any sign-correct duals: y·(row limits) + the most the columns could take off."""
-        val = float(y[:n].sum())
-        for k, (_, rlo, rhi) in enumerate(rows):
-            val += y[n + k] * (rlo if y[n + k] > 0 else (rhi if y[n + k] < 0 else 0.0))
-        val += float(y[n_fixed_rows:].sum())  # cuts: y <= 0 and at most 1 each
-        return val + n * min(0.0, float(rc.min()))  # at most n candidates in a partition
+        return master.dual_objective(y) + n * min(0.0, float(rc.min()))  # at most n candidates in a partition
 
     add_columns(np.flatnonzero(np.diff(C.indptr) == 1))  # single blocks
 
     def column_generation() -> tuple[np.ndarray, np.ndarray]:
         while True:
-            h.run()
-            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            if not master.solve():
                 raise ScenarioError("the solver's LP relaxation stopped without an optimum "
-                                    f"({h.modelStatusToString(h.getModelStatus())}); try the local_search solver")
-            y = duals()
+                                    f"({master.status()}); try the local_search solver")
+            y = master.duals()
             rc = reduced(y)
             priced = np.where(in_pool, np.inf, rc)
             neg = np.flatnonzero(priced < -1e-9)
@@ -242,13 +294,9 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
                 return y, rc
             add_columns(neg[np.argsort(priced[neg], kind="stable")[:_COLUMNS_PER_ROUND]])
 
-    def artificial_in_use() -> bool:
-        x = np.array(h.getSolution().col_value)
-        return bool((x[:art.shape[1]] > 1e-7).any())
-
     y, rc = column_generation()
     plain = lagrangian(y, rc)
-    if artificial_in_use():
+    if master.artificial_in_use():
         return MasterBound(plain, rc, plain, np.zeros(0, dtype=int), feasible=False,
                            stats={"master_s": round(time.perf_counter() - t0, 3)})
     best, best_rc, best_y, best_k = plain, rc, y, 0
@@ -256,7 +304,7 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
     for rounds in range(1, max_rounds + 1):
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
-        x = np.array(h.getSolution().col_value)
+        x = np.r_[np.zeros(master.n_art), master.values()]
         P = np.array(pool)
         s = np.flatnonzero((x > 1e-9) & (P >= 0))
         new = violated_subset_rows(C[P[s]], x[s], known)
@@ -267,15 +315,14 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
             known.add(tri)
             triples.append(tri)
             member = newG[:, k].toarray().ravel() > 0
-            idx = np.flatnonzero((P >= 0) & member[np.maximum(P, 0)])
-            h.addRow(-inf, 1.0, len(idx), idx.astype(np.int32), np.ones(len(idx)))
+            master.add_cut(np.flatnonzero((P >= 0) & member[np.maximum(P, 0)]))
         G = sp.hstack([G, newG], format="csr")
         y, rc = column_generation()
         value = lagrangian(y, rc)
         if value > best:
             best, best_rc, best_y, best_k = value, rc, y, len(triples)
         progress(f"lower bound {best:.4f} after {len(triples)} cuts", min(0.6, 0.3 + 0.02 * rounds))
-    x = np.array(h.getSolution().col_value)
+    x = np.r_[np.zeros(master.n_art), master.values()]
     P = np.array(pool)
     support = P[(x > 1e-9) & (P >= 0)]
     return MasterBound(best, np.maximum(best_rc, 0.0), plain, support,
