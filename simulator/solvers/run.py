@@ -199,14 +199,14 @@ def _prove(problem: Problem, s: Solver, time_limit: float | None, progress) -> N
 
     if time_limit is not None and time_limit < _PROOF_MIN_S:
         s.stats_["proof_not_run"] = (f"the time limit left {time_limit:.0f} s, too little to count and walk the "
-                                          "candidate footprints for a proof")
+                                     "candidate footprints for a proof")
         return
     t = time.perf_counter()
     scan = FootprintScan(problem)
     count = scan.count(PLACE_PROOF_LIMIT)
     if count > PLACE_PROOF_LIMIT:
         s.stats_["proof_not_run"] = (f"more than {PLACE_PROOF_LIMIT:,} candidate footprints: too many to price "
-                                          "exactly; the bound is the term-wise one (see the README's Status)")
+                                     "exactly; the bound is the term-wise one (see the README's Status)")
         s.runtime_ += time.perf_counter() - t
         return
     report = progress or (lambda msg, frac: None)
