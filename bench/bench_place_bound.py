@@ -2,8 +2,8 @@
 
 For each regional place scenario (and the national default at place level) this runs ``auto`` and reports:
 how many candidate footprints there are, the local search's answer after polish and when it was reached, the
-proven bound (from the exact solver, or from exactly priced column generation where the candidates can be
-walked), the gap, and how long the proof took. Issue 3's target is the answer within 0.5% of the bound in under
+proven bound (from the exact solver, from exactly priced column generation where the candidates can be
+walked, or else the term-wise bound; the ``by`` column says which), the gap, and how long the proof took. Issue 3's target is the answer within 0.5% of the bound in under
 2 minutes; the ratio column is the answer's time divided by 120 s.
 
 Run: ``python bench/bench_place_bound.py [--json FILE] [--only NAME ...]``.
