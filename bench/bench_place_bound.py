@@ -18,6 +18,7 @@ from pathlib import Path
 
 from simulator.model import load_model
 from simulator.scenario import parse_scenario
+from simulator.solvers import run as run_module
 from simulator.solvers.run import optimise
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -81,6 +82,8 @@ def main() -> int:
         r = run(name, model)
         rows.append(r)
         cand = "-" if r["candidates"] is None else f"{r['candidates']:,}"
+        if r["candidates"] is None and (r["proof_not_run"] or "").startswith("more than"):
+            cand = f">{run_module.PLACE_PROOF_LIMIT:,}"
         bound = "-" if r["bound"] is None else f"{r['bound']:.4f}"
         gap = "-" if r["gap_of_answer"] is None else f"{r['gap_of_answer']:.2%}"
         print(f"{name:<34} {r['solver']:<12} {r['status']:<9} {cand:>12} {r['answer']:>8.4f} {r['answer_s']:>6.1f}s "
