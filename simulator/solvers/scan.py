@@ -99,16 +99,11 @@ class FootprintScan:
         sc = scorer(m, problem.params)
         wt = dict(zip(TERM_NAMES, sc.weights))
         self.cap = population_cap(problem)
-        nb, _ = enumeration_rules(problem)
         locked = np.zeros(n, dtype=bool)
         for idx, _ in cons.locked:
             locked[idx] = True
         self.free = ~locked
-        nb = [np.array([], dtype=np.int64) if locked[i] else np.asarray(x[~locked[x]], dtype=np.int64)
-              for i, x in enumerate(nb)]
-        self.nbptr = np.zeros(n + 1, dtype=np.int64)
-        self.nbptr[1:] = np.cumsum([len(x) for x in nb])
-        self.nbidx = np.concatenate(nb + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        self.nbptr, self.nbidx = free_neighbours(problem, self.free)
         pop = np.asarray(problem.population, dtype=np.float64)
         self.weight = np.where(locked, np.inf, pop)
         self.roots = np.flatnonzero(self.free & (pop <= self.cap)).astype(np.int64)
@@ -347,6 +342,16 @@ class FootprintScan:
         lower = min((found[v][5] for v in roots), default=np.inf) if complete and trust >= 1.0 else -np.inf
         pruned = sum(found[v][6] for v in roots)
         return ScanResult(float(gmin), fps, rcs, tau, int(visited), float(lower), int(pruned), complete)
+
+
+def free_neighbours(problem: Problem, free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The graph a footprint of ``free`` blocks grows through (the problem's neighbours, in the same NHS region
+    where the scenario asks), as CSR arrays: block ``a``'s neighbours are ``idx[ptr[a]:ptr[a + 1]]``."""
+    nb, _ = enumeration_rules(problem)
+    nb = [np.asarray(x, dtype=np.int64)[free[np.asarray(x, dtype=np.int64)]] if free[i]
+          else np.zeros(0, dtype=np.int64) for i, x in enumerate(nb)]
+    ptr = np.r_[0, np.cumsum([len(x) for x in nb])].astype(np.int64)
+    return ptr, np.concatenate(nb + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
 
 
 def people_between(nbptr: np.ndarray, nbidx: np.ndarray, weight: np.ndarray) -> np.ndarray:

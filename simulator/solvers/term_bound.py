@@ -28,8 +28,7 @@ from scipy.sparse.csgraph import connected_components
 from simulator.constraints import today_icb_sets
 from simulator.metrics.score import TERM_NAMES, TODAY_BODIES, scorer
 from simulator.solvers.base import Problem
-from simulator.solvers.exact import enumeration_rules
-from simulator.solvers.scan import people_between
+from simulator.solvers.scan import free_neighbours, people_between
 
 
 @dataclass
@@ -79,7 +78,8 @@ def term_bound(problem: Problem) -> TermBound:
     if not free.any():
         return TermBound(fixed, parts)
     pop = problem.population
-    share = _can_share(problem, free)
+    largest = _largest_footprint(problem)
+    share = _can_share(problem, free, largest)
     if w["flow_leakage"] and sc.flow_total:
         parts["flow_leakage"] = w["flow_leakage"] * _sure_leakage(sc, free, share) / sc.flow_total
     if w["major_trust_sharing"] and len(sc.major):
@@ -88,7 +88,6 @@ def term_bound(problem: Problem) -> TermBound:
             alone = np.flatnonzero(free & (sc.flows[:, major] >= sc.major_threshold[j]))
             counted += _apart(alone, share)
         parts["major_trust_sharing"] = w["major_trust_sharing"] * counted / len(sc.major)
-    largest = _largest_footprint(problem)
     if w["pathology_split"] and sc.n_networks:
         reward = 0.0
         for k in np.flatnonzero(sc.net_used):
@@ -124,38 +123,27 @@ def _largest_footprint(problem: Problem) -> tuple[float, np.ndarray]:
     return ceiling, big
 
 
-def _can_share(problem: Problem, free: np.ndarray) -> np.ndarray:
+def _can_share(problem: Problem, free: np.ndarray, largest: tuple[float, np.ndarray]) -> np.ndarray:
     """``[a, b]``: whether free blocks ``a`` and ``b`` can be in one footprint: joined through free blocks (in one
     region, where footprints must stay inside one) with no more people than the hard ceiling, or both in one of
     today's ICBs above it (which may stand alone)."""
     m, cons = problem.model, problem.constraints
     n = m.n_blocks
     pop = problem.population
-    ceiling, big = _largest_footprint(problem)
+    ceiling, big = largest
     region = m.blocks.region_ods.to_numpy()
     same_region = region[:, None] == region[None, :] if cons.within_region else np.ones((n, n), dtype=bool)
     if cons.contiguity:
-        neighbours, _ = enumeration_rules(problem)
-        nb = [np.asarray(x)[free[np.asarray(x, dtype=np.int64)]] if free[i] else np.zeros(0, dtype=np.int64)
-              for i, x in enumerate(neighbours)]
-        ptr = np.r_[0, np.cumsum([len(x) for x in nb])].astype(np.int64)
-        idx = np.concatenate(nb + [np.zeros(0, dtype=np.int64)]).astype(np.int64)
-        between = people_between(ptr, idx, np.where(free, pop, np.inf))
+        between = people_between(*free_neighbours(problem, free), np.where(free, pop, np.inf))
     else:
         between = np.broadcast_to(pop[None, :], (n, n)) + 0.0
         np.fill_diagonal(between, 0.0)
-    share = ((pop[:, None] + between <= ceiling + 1e-6) & same_region) | ((big[:, None] > 0)
-                                                                          & (big[:, None] == big[None, :])
-                                                                          & _same_icb(m))
-    share &= free[:, None] & free[None, :]
-    return share
-
-
-def _same_icb(m) -> np.ndarray:
-    label = np.full(m.n_blocks, -1)
+    icb = np.full(n, -1)
     for k, g in enumerate(today_icb_sets(m)):
-        label[g] = k
-    return label[:, None] == label[None, :]
+        icb[g] = k
+    standing_alone = (big[:, None] > 0) & (icb[:, None] == icb[None, :])
+    share = ((pop[:, None] + between <= ceiling + 1e-6) & same_region) | standing_alone
+    return share & free[:, None] & free[None, :]
 
 
 def _apart(blocks: np.ndarray, share: np.ndarray) -> int:
