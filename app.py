@@ -157,7 +157,9 @@ if run:
             gap = "no bound" if solver.gap_ is None else f"gap {solver.gap_:.2%}"
             if solver.gap_ is not None and solver.stats_.get("bound_method", "").startswith("term-wise"):
                 gap += " (against a term-wise bound: wide, as the exact proof was not run)"
-            say(f"Optimiser ({solver.name}): {solver.status_}, score {solver.objective_:.4f}, {gap}, "
+            runs = solver.stats_.get("restarts")
+            best = f", best of {len(runs)} local searches" if runs else ""
+            say(f"Optimiser ({solver.name}): {solver.status_}, score {solver.objective_:.4f}, {gap}{best}, "
                 f"{solver.runtime_:.1f} s. Undo returns to your map.", "success")
     except IcbSimError as exc:
         say(str(exc), "error")

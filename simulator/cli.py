@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     op.add_argument("--time-limit", type=float, help="stop after this many seconds and report the gap")
     op.add_argument("--iterations", type=int, help="local-search moves to try (default 200000 at place level, "
                     "20000 otherwise)")
+    op.add_argument("--restarts", type=int, help="local searches with different seeds drawn from --seed, the best "
+                    "kept (default under auto: 4 for a region at place level, else 1)")
     op.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
     sw = sub.add_parser("sweep", help="run a grid of scenario variants in parallel (resumable)")
@@ -63,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--iterations", type=int, help="local-search moves per run (default 200000 at place level, "
                     "20000 otherwise)")
     sw.add_argument("--time-limit", type=float, help="seconds per run")
+    sw.add_argument("--restarts", type=int, help="local searches per run (default under auto: 4 for a region at "
+                    "place level, else 1)")
     sw.add_argument("--backend", choices=["process", "dask", "ray"], default="process",
                     help="process (this machine), dask (an existing dask.distributed cluster) or ray (an existing "
                          "Ray cluster)")
@@ -204,7 +208,8 @@ def _cmd_optimise(args, data_dir) -> int:
     scenario = load_scenario(args.scenario)
     model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say)
     solver = optimise(scenario, model, solver=args.solver, seed=args.seed, time_limit=args.time_limit,
-                      iterations=args.iterations, data_dir=data_dir, progress=_progress_printer())
+                      iterations=args.iterations, data_dir=data_dir, progress=_progress_printer(),
+                      restarts=args.restarts)
     if solver.configuration_ is None:
         raise IcbSimError(f"{args.scenario}: no feasible configuration: {'; '.join(solver.explanation_)}")
     evaluation = evaluate(model, solver.configuration_, scenario.params)
@@ -219,8 +224,10 @@ def _cmd_optimise(args, data_dir) -> int:
     gap = "n/a (no bound)" if solver.gap_ is None else f"{solver.gap_:.2%}"
     if solver.gap_ is not None and solver.stats_.get("bound_method", "").startswith("term-wise"):
         gap += " (against the term-wise bound: the proof was not run, see stats.proof_not_run)"
+    runs = solver.stats_.get("restarts")
+    best = f" (best of {len(runs)} local searches, found from seed {solver.stats_['best_seed']})" if runs else ""
     print(f"solver {solver.name}: {solver.status_}, objective {solver.objective_:.5f}, gap {gap}, "
-          f"{solver.runtime_:.1f}s, seed {solver.seed}")
+          f"{solver.runtime_:.1f}s, seed {solver.seed}{best}")
     return 0
 
 
@@ -260,7 +267,7 @@ def _cmd_sweep(args, data_dir) -> int:
     try:
         summary = sweep(args.scenario, args.vary, args.out, jobs=args.jobs, seed=args.seed,
                         iterations=args.iterations, time_limit=args.time_limit, data_dir=data_dir,
-                        backend=args.backend, scheduler=args.scheduler, progress=progress)
+                        backend=args.backend, scheduler=args.scheduler, progress=progress, restarts=args.restarts)
     finally:
         if bar is not None:
             bar.close()

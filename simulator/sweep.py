@@ -124,7 +124,7 @@ def _toml(doc: dict) -> str:
 
 
 def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, iterations: int | None,
-            time_limit: float | None, data_dir: str | None) -> dict[str, Any]:
+            time_limit: float | None, data_dir: str | None, restarts: int | None = None) -> dict[str, Any]:
     """Solve one run and write its folder (all or nothing). Returns its summary row."""
     from simulator.io import outputs, write_outputs
     from simulator.metrics import evaluate
@@ -138,7 +138,7 @@ def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, itera
         scenario = parse_scenario(scenario_text, f"{out.name}/scenario.toml", Path(scenario_dir))
         model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links)
         solver = optimise(scenario, model, seed=seed, time_limit=time_limit, iterations=iterations,
-                          data_dir=data_dir)
+                          data_dir=data_dir, restarts=restarts)
         solution = solver.solution_dict()
         files = {"scenario.toml": scenario_text}
         if solver.configuration_ is not None:
@@ -178,7 +178,7 @@ def _row_from_folder(folder: Path) -> dict[str, Any]:
 def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1, seed: int = 0,
           iterations: int | None = None, time_limit: float | None = None, data_dir: str | None = None,
           backend: str = "process", scheduler: str | None = None,
-          progress: Callable[[int, int], None] | None = None) -> Path:
+          progress: Callable[[int, int], None] | None = None, restarts: int | None = None) -> Path:
     """Run the grid and write ``out_dir/summary.csv``; finished runs (with a solution.json) are skipped.
 
     Every run uses the same ``seed``, so results do not depend on ``jobs`` or the backend.
@@ -205,6 +205,8 @@ def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1
         raise ScenarioError(f"--iterations must be 0 or more (got {iterations})")
     if time_limit is not None and not time_limit > 0:
         raise ScenarioError(f"--time-limit must be a positive number of seconds (got {time_limit})")
+    if restarts is not None and restarts < 1:
+        raise ScenarioError(f"--restarts must be 1 or more (got {restarts})")
     if backend not in BACKENDS:
         raise ScenarioError(f"--backend must be one of {', '.join(BACKENDS)}")
     out = Path(out_dir)
@@ -213,7 +215,7 @@ def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1
     if progress:
         progress(done, len(runs))
     args = [(texts[r.index], str(path.parent.resolve()), str(out / r.folder), seed, iterations, time_limit,
-             str(data_dir) if data_dir else None) for r in todo]
+             str(data_dir) if data_dir else None, restarts) for r in todo]
     if backend == "dask":
         _run_dask(args, scheduler, progress, done, len(runs))
     elif backend == "ray":

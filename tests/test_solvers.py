@@ -692,6 +692,9 @@ BAD_RUN_OPTIONS = {
                                   "--iterations must be 0 or more (got -1)"),
     "sweep-negative-time-limit": (["sweep", "--vary", "weights.flow_leakage=1,2", "--time-limit", "-3"],
                                   "--time-limit must be a positive number of seconds (got -3.0)"),
+    "zero-restarts": (["optimise", "--restarts", "0"], "restarts must be 1 or more (got 0)"),
+    "sweep-zero-restarts": (["sweep", "--vary", "weights.flow_leakage=1,2", "--restarts", "0"],
+                            "--restarts must be 1 or more (got 0)"),
 }
 
 
