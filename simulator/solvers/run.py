@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from simulator.solvers.base import Problem, Solver
 from simulator.solvers.exact import ExactSolver
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
+
+if TYPE_CHECKING:  # for annotations only: the walk's module (numba) is loaded where a proof needs it
+    from simulator.solvers.scan import FootprintScan
 
 
 def refine(config: Configuration, model, allow_noncontiguous: bool | None = None) -> Configuration:
@@ -168,7 +172,8 @@ PLACE_PROOF_LIMIT = 150_000_000
 """``auto`` at place level proves the local search's answer (or improves it) by exactly priced column generation
 (``simulator.solvers.bound``) when there are at most this many candidate footprints to walk: the North West's
 116 million take about 11 s a walk on two cores. The East of England, the Midlands, the South East and England
-have billions; counting stops here (about 4 s on two cores) and the answer is reported without a bound.
+have billions; counting stops here (about 4-8 s on two cores, before the local search, which then restarts:
+:func:`default_restarts`) and the answer is reported with the term-wise bound.
 """
 
 
@@ -266,7 +271,7 @@ def _proof_may_run(problem: Problem, solver: str, time_limit: float | None) -> b
             and (time_limit is None or time_limit >= _PROOF_MIN_S))
 
 
-def _count(problem: Problem) -> tuple:
+def _count(problem: Problem) -> tuple["FootprintScan", int, float]:
     """The problem's walk of candidate footprints, how many there are (counting stops past
     ``PLACE_PROOF_LIMIT``), and the seconds the count took."""
     from simulator.solvers.scan import FootprintScan
@@ -277,7 +282,8 @@ def _count(problem: Problem) -> tuple:
     return scan, count, time.perf_counter() - t
 
 
-def _prove(problem: Problem, s: Solver, time_limit: float | None, progress, counted: tuple | None = None) -> None:
+def _prove(problem: Problem, s: Solver, time_limit: float | None, progress,
+           counted: tuple["FootprintScan", int, float] | None = None) -> None:
     """Bound the local search's answer by exactly priced column generation, where the candidates can be walked;
     a proven optimum replaces the answer (status ``optimal``), otherwise the bound gives the gap. ``counted``:
     :func:`_count`'s result, if the candidates were counted already."""
