@@ -53,6 +53,14 @@ class Problem:
         """Block populations under the problem's measure."""
         return self.model.population(self.params.population_measure)
 
+    @property
+    def free_blocks(self) -> np.ndarray:
+        """Which blocks the solvers may place (True), as against blocks locked into today's ICBs' footprints."""
+        free = np.ones(self.model.n_blocks, dtype=bool)
+        for idx, _ in self.constraints.locked:
+            free[np.asarray(idx, dtype=np.int64)] = False
+        return free
+
     def objective(self, assignment: np.ndarray) -> float:
         """Weighted score plus soft-constraint penalties of an assignment (lower is better)."""
         k = int(assignment.max()) + 1

@@ -107,10 +107,7 @@ def default_restarts(problem: Problem) -> int:
     place scenarios, seeds 0-3: the East of England's answers span 3.0974-3.1041, the South East's 3.2486-3.2517
     and the Midlands' 2.6824-2.6993, at 11-25 s a run; the best of four beat seed 0 in all three.
     """
-    free = np.ones(problem.model.n_blocks, dtype=bool)
-    for g, _ in problem.constraints.locked:
-        free[np.asarray(g, dtype=np.int64)] = False
-    return 4 if problem.model.level == "place" and int(free.sum()) <= RESTART_BLOCKS else 1
+    return 4 if problem.model.level == "place" and int(problem.free_blocks.sum()) <= RESTART_BLOCKS else 1
 
 
 def restart_seeds(seed: int, restarts: int) -> list[int]:

@@ -94,15 +94,13 @@ class FootprintScan:
             raise ImportError("the enumeration bound needs numba: pip install numba")
         self.problem = problem
         self.workers = workers or os.cpu_count() or 1
-        m, cons = problem.model, problem.constraints
+        m = problem.model
         n = m.n_blocks
         sc = scorer(m, problem.params)
         wt = dict(zip(TERM_NAMES, sc.weights))
         self.cap = population_cap(problem)
-        locked = np.zeros(n, dtype=bool)
-        for idx, _ in cons.locked:
-            locked[idx] = True
-        self.free = ~locked
+        self.free = problem.free_blocks
+        locked = ~self.free
         self.nbptr, self.nbidx = free_neighbours(problem, self.free)
         pop = np.asarray(problem.population, dtype=np.float64)
         self.weight = np.where(locked, np.inf, pop)

@@ -64,12 +64,10 @@ def term_bound(problem: Problem) -> TermBound:
     sc = scorer(m, problem.params)
     w = dict(zip(TERM_NAMES, sc.weights))
     n = m.n_blocks
-    free = np.ones(n, dtype=bool)
+    free = problem.free_blocks
     fixed = sc.constant
     if cons.locked:
         groups = [np.asarray(g, dtype=np.int64) for g, _ in cons.locked]
-        for g in groups:
-            free[g] = False
         L = np.zeros((len(groups), n))
         for i, g in enumerate(groups):
             L[i, g] = 1.0
