@@ -104,3 +104,26 @@ def test_bad_restarts_are_refused(place_model):
 
     with pytest.raises(ScenarioError, match="restarts must be 1 or more"):
         optimise(_place("region_south_west.toml"), place_model, restarts=0)
+
+
+def test_a_time_limit_is_shared_between_restarts(place_model, monkeypatch):
+    """Each local search gets an even share of what is left of the time limit, so restarts never stretch it."""
+    scenario = _place("region_south_west.toml")
+    monkeypatch.setattr(run_module, "PLACE_EXACT_LIMIT", 1)
+    given = []
+    real = run_module.LocalSearchSolver
+
+    class Recording(real):
+        def __init__(self, *args, **kwargs):
+            given.append(kwargs["time_limit"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "LocalSearchSolver", Recording)
+    s = optimise(scenario, place_model, seed=0, iterations=300, restarts=3, time_limit=60.0)
+    runs = s.stats_["restarts"]
+    assert len(given) == 3 and len(runs) == 3 and all(g > 0 for g in given)
+    # Run r may use an even share of what the runs before it left (time they did not use carries over).
+    for r, budget in enumerate(given):
+        spent = sum(run["seconds"] for run in runs[:r])
+        assert budget <= (60.0 - spent) / (3 - r) + 0.01, (r, budget, spent)
+    assert sum(run["seconds"] for run in runs) <= 60.0
