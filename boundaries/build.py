@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from boundaries import aggregate
 from boundaries.authorities import authority_overlap, load_authorities
 from boundaries.finance import build_finance
 from boundaries.geography import BlockGeography, build_geography, load_lookups
@@ -31,7 +32,7 @@ class ModelInputs:
 
 
 def _lad_block_population(lsoa: pd.DataFrame, blocks: pd.DataFrame, level: str) -> pd.DataFrame:
-    key = {"icb": "icb_code", "sicbl": "sicbl_code"}.get(level)
+    key = {"icb2024": "icb_code", "sicbl": "sicbl_code"}.get(level)
     if key is None:
         codes = lsoa.sicbl_code + ":" + lsoa.lad_code
     else:
@@ -42,7 +43,9 @@ def _lad_block_population(lsoa: pd.DataFrame, blocks: pd.DataFrame, level: str) 
 
 
 def build_inputs(data_dir: Path, level: str, estuary_links: bool = False) -> ModelInputs:
-    """Read, check and shape the data of ``level`` (``icb``, ``sicbl`` or ``place``)."""
+    """Read, check and shape the data of ``level`` (``icb2026``, ``icb2024``, ``sicbl`` or ``place``)."""
+    if level == "icb2026":
+        return _icb2026_inputs(data_dir, estuary_links)
     lookups = load_lookups(data_dir)
     geo = build_geography(data_dir, level, estuary_links=estuary_links, lookups=lookups)
     check_graph(len(geo.blocks), geo.edges, level)
@@ -54,3 +57,20 @@ def build_inputs(data_dir: Path, level: str, estuary_links: bool = False) -> Mod
     auth, members = load_authorities(data_dir, set(lookups["lad"].lad_code))
     overlap = authority_overlap(auth, members, lbp, len(geo.blocks))
     return ModelInputs(level, geo, figures, estimated, providers, auth, overlap, totals, lbp)
+
+
+def _icb2026_inputs(data_dir: Path, estuary_links: bool) -> ModelInputs:
+    """Today's 36 ICBs, each the sum of its places (the one level whose blocks are whole 2026 ICBs)."""
+    place = build_inputs(data_dir, "place", estuary_links)
+    lookups = load_lookups(data_dir)
+    blocks, groups = aggregate.icb2026_blocks(place.geography.blocks, lookups)
+    geo = aggregate.aggregate_geography(place.geography, blocks, groups)
+    check_graph(len(blocks), geo.edges, "icb2026")
+    figures, estimated = aggregate.aggregate_figures(data_dir, place.geography.blocks, place.figures, place.estimated,
+                                                     blocks, groups)
+    totals = check_totals(figures, "icb2026")
+    providers = aggregate.aggregate_providers(place.providers, groups, len(blocks))
+    overlap = aggregate.group_matrix(groups, len(blocks)) @ place.authority_overlap
+    lbp = aggregate.aggregate_lad_population(place.lad_block_population, groups)
+    return ModelInputs("icb2026", geo, figures, estimated, providers, place.authorities, np.asarray(overlap), totals,
+                       lbp)

@@ -220,7 +220,7 @@ def build_finance(data_dir: Path, level: str, blocks: pd.DataFrame) -> tuple[pd.
     """
     icb_codes = sorted(set(blocks.icb_code))
     icb = _icb_table(data_dir, icb_codes)
-    if level == "icb":
+    if level == "icb2024":
         out, est = icb.reindex(blocks.code), {}
     else:
         sic_blocks = blocks.drop_duplicates("sicbl_code")[["sicbl_code", "icb_code"]].rename(columns={"sicbl_code": "code"})

@@ -11,10 +11,39 @@ import pandas as pd
 from boundaries._tables import read_csv, read_geojson, require_count, require_known, require_unique
 from boundaries.errors import DataError
 
-LEVELS = ("icb", "sicbl", "place")
-"""Building-block levels, coarsest first."""
+LEVELS = ("icb2026", "icb2024", "sicbl", "place")
+"""Building-block levels: today's 36 ICBs (from 1 April 2026), the 42 ICBs of April 2024 to March 2026, the 106
+sub-ICB locations (2024) and the 328 places (2024 sub-ICB location x 2024 local authority)."""
 
-N_ICB, N_SICBL, N_LAD = 42, 106, 296
+LEVEL_ALIASES = {"icb": "icb2024"}
+"""Older level names still accepted (``icb`` meant the 42 ICBs before the April 2026 map existed)."""
+
+LEVEL_LABELS = {"icb2026": "ICBs from April 2026 (36)", "icb2024": "ICBs of 2024 (42)",
+                "sicbl": "sub-ICB locations (106)", "place": "places (sub-ICB location x council, 328)"}
+
+BASELINES = ("2026", "2024")
+"""The official maps a scenario can start from: ``2026`` (36 ICBs from 1 April 2026, today) and ``2024``."""
+
+DEFAULT_BASELINE = "2026"
+
+N_ICB, N_ICB26, N_SICBL, N_LAD, N_PLACE = 42, 36, 106, 296, 328
+
+
+def canonical_level(level: str) -> str:
+    """The level's current name (``icb`` is read as ``icb2024``); raises DataError for an unknown level."""
+    name = LEVEL_ALIASES.get(str(level).strip().lower(), str(level).strip().lower())
+    if name not in LEVELS:
+        raise DataError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    return name
+
+
+def check_baseline(baseline: str) -> str:
+    """The baseline map's name as a string (``2026`` or ``2024``); raises DataError otherwise."""
+    name = str(baseline).strip()
+    if name not in BASELINES:
+        raise DataError(f"unknown baseline map {baseline!r}; use 2026 (the 36 ICBs from 1 April 2026) or 2024 "
+                        "(the 42 ICBs of 2024)")
+    return name
 
 LSOA_LOOKUP = "geo/lookup_lsoa21_sicbl24_icb24_lad24_population.csv"
 SICBL_LOOKUP = "geo/lookup_sicbl24_icb24_nhser24.csv"
@@ -27,6 +56,7 @@ LAD_ADJ = "geo/lad_adjacency.csv"
 ICB_GEO = "geo/icb_boundaries_apr2023_bsc.geojson"
 SICBL_GEO = "geo/sicbl_boundaries_apr2023_bsc.geojson"
 LAD_GEO = "geo/lad_boundaries_may2024_bsc.geojson"
+PLACE_ICB26 = "geo/lookup_place_icb26.csv"
 
 BNG = 27700  # British National Grid: metres, for lengths, areas and overlays
 _MIN_SHARED_BORDER_M = 10.0  # a shared point or a few metres of generalisation noise is not a border
@@ -80,17 +110,87 @@ def load_lookups(data_dir: Path) -> dict[str, pd.DataFrame]:
     require_count(lads, N_LAD, LAD_SUMMARY, "local authority districts")
     require_unique(lads, "lad_code", LAD_SUMMARY)
     require_known(lsoa, "lad_code", lads.lad_code, LSOA_LOOKUP, "LAD24 code")
-    return {"icb": icb, "sicbl": sicbl, "lsoa": lsoa, "lad": lads}
+    icb26 = _load_icb26(data_dir, lsoa, parent)
+    return {"icb": icb, "sicbl": sicbl, "lsoa": lsoa, "lad": lads, "icb26": icb26}
+
+
+def _load_icb26(data_dir: Path, lsoa: pd.DataFrame, parent: dict[str, str]) -> pd.DataFrame:
+    """The April 2026 ICB of every place, checked against the 2024 lookups (one row per place)."""
+    df = read_csv(data_dir, PLACE_ICB26, ["sicbl_code", "lad_code", "icb_code_2024", "icb_code_2026", "icb_ods_2026",
+                                          "icb_name_2026"], numeric=["census2021_population"])
+    require_count(df, N_PLACE, PLACE_ICB26, "places")
+    df["place"] = df.sicbl_code + ":" + df.lad_code
+    require_unique(df, "place", PLACE_ICB26)
+    places = set(lsoa.sicbl_code + ":" + lsoa.lad_code)
+    require_known(df, "place", places, PLACE_ICB26, "place (sub-ICB location x local authority)")
+    wrong = df.icb_code_2024.to_numpy() != df.sicbl_code.map(parent).to_numpy()
+    if wrong.any():
+        i = int(np.flatnonzero(wrong)[0])
+        raise DataError(f"place {df.place.iloc[i]} is in 2024 ICB {df.icb_code_2024.iloc[i]} here but in "
+                        f"{parent.get(df.sicbl_code.iloc[i])} in {SICBL_LOOKUP}", PLACE_ICB26, row=i + 2)
+    names = df.groupby("icb_code_2026")[["icb_ods_2026", "icb_name_2026"]].nunique()
+    if (names > 1).any().any():
+        code = names.index[(names > 1).any(axis=1)][0]
+        raise DataError(f"2026 ICB {code} has more than one ODS code or name", PLACE_ICB26)
+    if df.icb_code_2026.nunique() != N_ICB26:
+        raise DataError(f"{df.icb_code_2026.nunique()} ICBs of April 2026, expected {N_ICB26}", PLACE_ICB26)
+    df["icb_short_name_2026"] = df.icb_name_2026.map(short_icb_name)
+    return df.drop(columns="place")
+
+
+def short_icb_name(name: str) -> str:
+    """``NHS Central East Integrated Care Board`` -> ``Central East`` (the planners' short form)."""
+    name = name.strip()
+    if name.startswith("NHS "):
+        name = name[4:]
+    return name.removesuffix(" Integrated Care Board").strip()
+
+
+def _with_icb26(df: pd.DataFrame, level: str, lk: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Add each block's April 2026 ICB: exact for places; for coarser 2024 blocks, the 2026 ICB holding most of
+    the block's Census 2021 residents (``icb26_share`` says how much: below 1 only for Frimley's sub-ICB
+    location at sub-ICB level, and Frimley, Hertfordshire and West Essex, and Suffolk and North East Essex at
+    2024-ICB level, the ones split in April 2026)."""
+    i26 = lk["icb26"]
+    lsoa = lk["lsoa"]
+    pop = lsoa.groupby(["sicbl_code", "lad_code"]).population.sum()
+    place = pd.DataFrame({"code26": i26.icb_code_2026.to_numpy(), "key": {
+        "place": i26.sicbl_code + ":" + i26.lad_code, "sicbl": i26.sicbl_code,
+        "icb2024": i26.icb_code_2024, "icb2026": i26.icb_code_2026}[level].to_numpy(),
+        "population": pop.reindex(list(zip(i26.sicbl_code, i26.lad_code))).to_numpy()})
+    by = place.groupby(["key", "code26"]).population.sum().reset_index()
+    by["share"] = by.population / by.groupby("key").population.transform("sum")
+    main = by.sort_values(["key", "share"], ascending=[True, False]).drop_duplicates("key").set_index("key")
+    meta = i26.drop_duplicates("icb_code_2026").set_index("icb_code_2026")
+    df["icb26_code"] = df.code.map(main.code26) if level != "icb2026" else df.code
+    df["icb26_ods"] = df.icb26_code.map(meta.icb_ods_2026)
+    df["icb26_name"] = df.icb26_code.map(meta.icb_short_name_2026)
+    df["icb26_share"] = df.code.map(main.share).fillna(1.0).to_numpy() if level != "icb2026" else 1.0
+    return df
 
 
 def _blocks_table(level: str, lk: dict[str, pd.DataFrame]) -> pd.DataFrame:
     icb = lk["icb"].set_index("icb_code")
     sicbl = lk["sicbl"].set_index("sicbl_code")
     lsoa = lk["lsoa"]
-    if level == "icb":
+    if level == "icb2024":
         pop = lsoa.groupby("icb_code").population.sum()
         df = pd.DataFrame({"code": icb.index, "ods": icb.icb_ods.to_numpy(), "name": icb.icb_short_name.to_numpy(),
                            "icb_code": icb.index, "sicbl_code": "", "sicbl_ods": "", "lad_code": "", "lad_name": ""})
+    elif level == "icb2026":
+        i26 = lk["icb26"].copy()
+        i26["population"] = lsoa.groupby(["sicbl_code", "lad_code"]).population.sum().reindex(
+            list(zip(i26.sicbl_code, i26.lad_code))).to_numpy()
+        pop = i26.groupby("icb_code_2026").population.sum()
+        # The 2024 ICB holding most of each 2026 ICB's residents stands for it where a 2024 parent is needed
+        # (its NHS region); the figures themselves are summed from places.
+        main24 = (i26.groupby(["icb_code_2026", "icb_code_2024"]).population.sum().reset_index()
+                  .sort_values(["icb_code_2026", "population"], ascending=[True, False])
+                  .drop_duplicates("icb_code_2026").set_index("icb_code_2026").icb_code_2024)
+        meta = i26.drop_duplicates("icb_code_2026").set_index("icb_code_2026").sort_index()
+        df = pd.DataFrame({"code": meta.index, "ods": meta.icb_ods_2026.to_numpy(),
+                           "name": meta.icb_short_name_2026.to_numpy(), "icb_code": main24.reindex(meta.index).to_numpy(),
+                           "sicbl_code": "", "sicbl_ods": "", "lad_code": "", "lad_name": ""})
     elif level == "sicbl":
         pop = lsoa.groupby("sicbl_code").population.sum()
         df = pd.DataFrame({"code": sicbl.index, "ods": sicbl.sicbl_ods.to_numpy(),
@@ -115,6 +215,7 @@ def _blocks_table(level: str, lk: dict[str, pd.DataFrame]) -> pd.DataFrame:
     df["region_ods"] = df.icb_code.map(icb.region_ods)
     df["region_name"] = df.icb_code.map(icb.region_name)
     df["census_population"] = df.code.map(pop).fillna(0.0).to_numpy()
+    df = _with_icb26(df, level, lk)
     df = df.sort_values(["region_ods", "icb_code", "sicbl_code", "code"]).reset_index(drop=True)
     return df
 
@@ -139,7 +240,7 @@ def build_geography(data_dir: Path, level: str, estuary_links: bool = False,
     lk = lookups or load_lookups(data_dir)
     blocks = _blocks_table(level, lk)
     index = {c: i for i, c in enumerate(blocks.code)}
-    if level == "icb":
+    if level == "icb2024":
         geo = read_geojson(data_dir, ICB_GEO, "icb_code")
         geom = _geometry_by_code(geo, "icb_code", blocks.code, ICB_GEO)
         adj = read_csv(data_dir, ICB_ADJ, ["icb_code_a", "icb_code_b", "land_border"], numeric=["shared_border_km"],

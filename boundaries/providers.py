@@ -78,7 +78,7 @@ def _host_blocks(trusts: pd.DataFrame, blocks: pd.DataFrame, geometry: list, lev
     index = {c: i for i, c in enumerate(blocks.code)}
     host = np.full(len(trusts), -1, dtype=int)
     estimated = np.zeros(len(trusts), dtype=bool)
-    if level == "icb":
+    if level == "icb2024":
         host[:] = [index[c] for c in trusts.host_icb_code]
         return host, estimated
     by_icb = blocks.groupby("icb_code").groups

@@ -44,6 +44,12 @@ REQUIRED_FILES: dict[str, SourceFile] = {
                    "https://geoportal.statistics.gov.uk/"),
         SourceFile("geo/lad24_summary.csv", "ONS", "LAD24 summary with region and combined authority",
                    "https://geoportal.statistics.gov.uk/"),
+        SourceFile("geo/lookup_place_icb26.csv", "ONS / NHS England",
+                   "Place (SICBL24 x LAD24) to ICB from 1 April 2026 (LSOA21 to SICBL to ICB April 2026 lookup; "
+                   "written ministerial statement of 9 September 2025)", "https://geoportal.statistics.gov.uk/"),
+        SourceFile("finance/icb26_gp_registered_patients_2026_08.csv", "NHS England",
+                   "Patients Registered at a GP Practice, August 2026, by ICB of April 2026",
+                   "https://digital.nhs.uk/data-and-information/publications/statistical/patients-registered-at-a-gp-practice"),
         SourceFile("geo/icb_adjacency.csv", "ONS", "ICB adjacency (derived from BSC boundaries)",
                    "https://geoportal.statistics.gov.uk/"),
         SourceFile("geo/sicbl_adjacency.csv", "ONS", "SICBL adjacency (derived from BSC boundaries)",

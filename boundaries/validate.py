@@ -73,14 +73,14 @@ def data_summary(data_dir: Path) -> list[str]:
     from boundaries.build import build_inputs
 
     lines = [f"data directory: {data_dir}"]
-    for level in ("icb", "sicbl", "place"):
+    for level in ("icb2026", "icb2024", "sicbl", "place"):
         inp = build_inputs(data_dir, level)
         kinds = inp.geography.edges.kind.value_counts().to_dict()
         est = sorted(k for k, v in inp.estimated.items() if v.any())
         lines.append(f"{level}: {len(inp.geography.blocks)} blocks, {len(inp.geography.edges)} neighbour pairs "
                      f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
                      f"apportioned estimates in: {', '.join(est) if est else 'none'}")
-        if level == "icb":
+        if level == "icb2024":
             sums = inp.totals
             lines.append("England totals: " + "; ".join(
                 f"{PUBLISHED_TOTALS[k][1]} = {v:,.0f}" for k, v in sums.items()))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from boundaries.finance import POPULATION_MEASURES
-from boundaries.geography import LEVELS
+from boundaries.geography import BASELINES, LEVEL_ALIASES, LEVELS
 from simulator.errors import IcbSimError, InputFileError
 
 _PROG = "icbsim"
@@ -30,7 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="measure a configuration and write footprints and metrics")
     ev.add_argument("--config", required=True,
                     help="'baseline', a CSV (unit_code,footprint), a GeoJSON from an export, or a scenario TOML")
-    ev.add_argument("--level", choices=LEVELS, help="level of 'baseline' (default icb); checked against files")
+    ev.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
+                    help="level of 'baseline' (default icb2026: today's 36 ICBs; icb2024: the 42 of 2024); checked "
+                         "against files")
+    ev.add_argument("--baseline", choices=BASELINES,
+                    help="today's map, which change is measured against: 2026 (the 36 ICBs from 1 April 2026; the "
+                         "default) or 2024 (the 42 ICBs of 2024)")
     ev.add_argument("--out", help="folder for footprints.geojson, footprints.csv, assignment.csv, metrics.json")
     ev.add_argument("--measure", choices=list(POPULATION_MEASURES),
                     help="population measure for the band (default gp_registered)")
@@ -104,6 +109,7 @@ def _say(msg: str) -> None:
 
 def _resolve_configuration(args, data_dir):
     """(model, configuration, parameters) from ``--config`` and the overrides."""
+    from boundaries.geography import DEFAULT_BASELINE, canonical_level
     from simulator.configuration import Configuration
     from simulator.io import read_configuration_file
     from simulator.metrics.evaluate import MetricParameters
@@ -114,37 +120,60 @@ def _resolve_configuration(args, data_dir):
     params = MetricParameters()
     allow = args.allow_noncontiguous
     estuary = args.estuary_links
+    baseline = args.baseline
+    wanted = canonical_level(args.level) if args.level else None
     pairs = None
     if spec == "baseline":
-        level = args.level or "icb"
+        baseline = baseline or DEFAULT_BASELINE
+        level = wanted or ("icb2026" if baseline == "2026" else "icb2024")
     elif spec.lower().endswith(".toml"):
         sc = load_scenario(spec)
         level, params = sc.level, sc.params
+        baseline = baseline or sc.baseline
         allow, estuary = allow or sc.allow_noncontiguous, estuary or sc.estuary_links
         kind, value = sc.start
         if kind == "file":
             pairs, file_level = read_configuration_file(value)
+            file_level = _icb_vintage(file_level, pairs, level, data_dir)
             if file_level != level:
                 raise InputFileError(f"{value}: holds {file_level} codes but the scenario's level is {level}")
         elif kind == "footprints":
             pairs = value
-        if args.level and args.level != level:
-            raise InputFileError(f"{spec}: the scenario's level is {level}, not {args.level}")
+        if wanted and wanted != level:
+            raise InputFileError(f"{spec}: the scenario's level is {level}, not {wanted}")
     else:
         pairs, level = read_configuration_file(spec)
-        if args.level and args.level != level:
-            raise InputFileError(f"{spec}: holds {level} codes, not {args.level} codes")
+        level = _icb_vintage(level, pairs, wanted, data_dir)
+        if wanted and wanted != level:
+            raise InputFileError(f"{spec}: holds {level} codes, not {wanted} codes")
+    baseline = baseline or DEFAULT_BASELINE
+    if level == "icb2026" and baseline == "2024":
+        raise InputFileError("the 2024 map cannot be drawn with today's ICBs (level icb2026) as building blocks: "
+                             "use --baseline 2026, or a configuration of 2024 ICBs, sub-ICB locations or places")
     if args.measure or args.band:
         params = MetricParameters(population_measure=args.measure or params.population_measure,
                                   band=tuple(args.band) if args.band else params.band, weights=params.weights,
                                   authority_set=params.authority_set)
     _say(f"loading the {level}-level model ...")
-    model = load_model(level, data_dir, estuary_links=estuary)
+    model = load_model(level, data_dir, estuary_links=estuary, baseline=baseline)
     if pairs is None:
         config = Configuration.baseline(model)
     else:
         config = Configuration.from_mapping(model, pairs, allow_noncontiguous=allow, source=spec)
     return model, config, params
+
+
+def _icb_vintage(level: str, pairs, wanted: str | None, data_dir) -> str:
+    """Which ICB map a file of ICB codes is drawn on: the 36 of April 2026 if every code is one of theirs (or
+    ``wanted`` says so), else the 42 of 2024."""
+    from simulator.model import load_model
+
+    if level != "icb":
+        return level
+    if wanted in ("icb2024", "icb2026"):
+        return wanted
+    today = load_model("icb2026", data_dir)
+    return "icb2026" if all(today.lookup(c) is not None for c, _ in pairs) else "icb2024"
 
 
 def _fmt_money(x: float) -> str:
@@ -154,13 +183,20 @@ def _fmt_money(x: float) -> str:
 def _summary(evaluation) -> str:
     fp = evaluation.footprints.sort_values("population", ascending=False)
     measure = evaluation.params.population_measure
-    lines = [f"{'footprint':<44} {'population':>11} {'band':<10} {'£/head':>7} {'at stake':>10} {'local':>6}",
+    lines = [f"{'footprint':<44} {'population':>11} {'band':<10} {'£/head':>7} {'at stake':>10} {'local':>6} "
+             f"{'moved':>9}",
              f"{'':<44} {'(' + measure + ')':>11}"]
     for r in fp.itertuples():
         lines.append(f"{r.footprint[:44]:<44} {r.population:>11,.0f} {r.band_status:<10} "
-                     f"{r.allocation_per_head:>7,.0f} {_fmt_money(r.at_stake_gbp):>10} {r.localisation_index:>6.1%}")
+                     f"{r.allocation_per_head:>7,.0f} {_fmt_money(r.at_stake_gbp):>10} {r.localisation_index:>6.1%} "
+                     f"{r.people_moved:>9,.0f}")
     o = evaluation.overall
+    ch = o["change_from_today"]
     lines += ["",
+              f"change from today ({ch['today_icbs']} ICBs of the {ch['baseline']} map): {ch['people_moved']:,.0f} "
+              f"people change ICB ({ch['people_moved_share']:.1%}); {ch['today_icbs_split']} of today's ICBs split"
+              + (f" ({', '.join(ch['today_icbs_split_names'])})" if ch['today_icbs_split'] else "")
+              + f"; {ch['footprints_unchanged']} footprints unchanged, {ch['whole_icb_mergers']} whole-ICB mergers",
               f"{o['footprints']} footprints: {o['in_band']} in band, {o['below_band']} below, {o['above_band']} above "
               f"({measure}, {evaluation.params.band[0]:,.0f}-{evaluation.params.band[1]:,.0f})",
               f"at stake {_fmt_money(o['at_stake_gbp'])} (need-adjusted {_fmt_money(o['at_stake_need_adjusted_gbp'])}); "
@@ -206,7 +242,8 @@ def _cmd_optimise(args, data_dir) -> int:
     if out.exists() and not out.is_dir():
         raise InputFileError(f"{out}: exists and is not a folder")
     scenario = load_scenario(args.scenario)
-    model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say)
+    model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say,
+                       baseline=scenario.baseline)
     solver = optimise(scenario, model, solver=args.solver, seed=args.seed, time_limit=args.time_limit,
                       iterations=args.iterations, data_dir=data_dir, progress=_progress_printer(),
                       restarts=args.restarts)
@@ -284,7 +321,8 @@ def _cmd_tradeoffs(args, data_dir) -> int:
     if not (args.top_k or args.pareto or args.sensitivity):
         raise InputFileError("ask for at least one of --top-k K, --pareto X Y, --sensitivity RUNS")
     scenario = load_scenario(args.scenario)
-    model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say)
+    model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say,
+                       baseline=scenario.baseline)
     files, lines = tradeoff_files(scenario, model, top=args.top_k, pareto_terms=args.pareto, points=args.points,
                                   runs=args.sensitivity, spread=args.spread, seed=args.seed)
     written = write_outputs(args.out, files)

@@ -63,7 +63,14 @@ class Constraints:
         out = []
         pop = np.bincount(assignment, weights=population, minlength=k)
         standalone = _standing_alone(model, assignment, k)
+        # Footprints locked to today stay as they are: the per-footprint rules bind the others.
+        as_locked = np.zeros(k, dtype=bool)
+        for idx, _ in self.locked:
+            f = assignment[idx[0]]
+            as_locked[f] |= bool((assignment[idx] == f).all() and (assignment == f).sum() == len(idx))
         for f in range(k):
+            if as_locked[f]:
+                continue
             if self.ceiling and self.ceiling.hard and pop[f] > self.ceiling.value and not standalone[f]:
                 out.append(f"{names[f]} has {pop[f]:,.0f} people, above the ceiling of {self.ceiling.value:,.0f}")
             if self.floor and self.floor.hard and pop[f] < self.floor.value:
@@ -87,7 +94,7 @@ class Constraints:
         if self.min_acute_trusts:
             acute = acute_per_block(model)
             cnt = np.bincount(assignment, weights=acute, minlength=k)
-            for f in np.flatnonzero(cnt < self.min_acute_trusts):
+            for f in np.flatnonzero((cnt < self.min_acute_trusts) & ~as_locked):
                 out.append(f"{names[f]} hosts {int(cnt[f])} acute trust(s), fewer than {self.min_acute_trusts}")
         if self.n_footprints and not (self.n_footprints[0] <= k <= self.n_footprints[1]):
             lo, hi = self.n_footprints
@@ -131,6 +138,9 @@ class Constraints:
             ok &= (C @ acute_per_block(model)) >= self.min_acute_trusts
         if self.ceiling and self.ceiling.hard:
             ok &= (pop <= self.ceiling.value) | standing_alone_columns(model, C)
+        if self.locked:
+            # A footprint locked to today stays as it is: the rules bind what the scenario may change.
+            ok |= exact.any(axis=1)
         return ok
 
     def penalty(self, population: np.ndarray) -> np.ndarray:
@@ -226,6 +236,9 @@ def _codes_to_blocks(model, codes, what: str, source: str) -> list[np.ndarray]:
     out = []
     icb_codes = model.blocks.icb_code.str.upper().to_numpy()
     icb_ods = model.blocks.icb_ods.str.upper().to_numpy()
+    other = "icb24" if model.baseline == "2026" else "icb26"
+    old_codes = model.blocks[f"{other}_code"].str.upper().to_numpy()
+    old_ods = model.blocks[f"{other}_ods"].str.upper().to_numpy()
     for c in codes:
         if not isinstance(c, str):
             raise ScenarioError(f"{source}: {what} must list block codes (strings), not {c!r}")
@@ -234,6 +247,9 @@ def _codes_to_blocks(model, codes, what: str, source: str) -> list[np.ndarray]:
             out.append(np.array([i]))
             continue
         hit = np.flatnonzero((icb_codes == c.strip().upper()) | (icb_ods == c.strip().upper()))
+        if not len(hit) and model.level != "icb2026":
+            # An ICB of the other official map (QRV, abolished in April 2026, is still a group of blocks).
+            hit = np.flatnonzero((old_codes == c.strip().upper()) | (old_ods == c.strip().upper()))
         if len(hit):
             out.append(hit)
             continue
@@ -259,8 +275,6 @@ def _limit(value, what: str, source: str) -> PopulationLimit | None:
         raise ScenarioError(f"{source}: {what}.hard must be true or false")
     if not isinstance(pen, (int, float)) or isinstance(pen, bool) or pen < 0:
         raise ScenarioError(f"{source}: {what}.penalty_per_person must be a number >= 0")
-    if not hard and pen == 0:
-        raise ScenarioError(f"{source}: a soft {what} needs penalty_per_person > 0")
     return PopulationLimit(float(v), hard, float(pen))
 
 
@@ -308,7 +322,8 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
             raise ScenarioError(f"{source}: constraints.only_regions names {bad[0]!r}, not an NHS region; known: "
                                 f"{', '.join(sorted(set(b.region_name)))}")
         keep = {known[r.strip().upper()] for r in only}
-        locked = list(locked) + sorted(set(b.icb_code[~b.region_ods.isin(keep)]))
+        outside = sorted(set(b.icb_code[~b.region_ods.isin(keep)]))
+        locked = list(locked) + outside
     codes = model.blocks.icb_code.to_numpy()
     names = dict(zip(model.blocks.icb_code, model.blocks.icb_name))
     seen = set()
@@ -324,7 +339,9 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
         if (not isinstance(nf, list) or len(nf) != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
                                                                for x in nf) or not 1 <= nf[0] <= nf[1]):
             raise ScenarioError(f"{source}: constraints.n_footprints must be a whole number or [least, most]")
-        c.n_footprints = (nf[0], nf[1])
+        # With only_regions, the count is of footprints in those regions: the ICBs outside stand as they are.
+        fixed = len(outside) if only is not None else 0
+        c.n_footprints = (nf[0] + fixed, nf[1] + fixed)
     mm = raw.get("max_moved")
     if mm is not None:
         if not isinstance(mm, int) or isinstance(mm, bool) or mm < 0:
@@ -365,6 +382,18 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
     if c.floor and c.ceiling and c.floor.value > c.ceiling.value:
         raise ScenarioError(f"{source}: population_floor {c.floor.value:,.0f} is above population_ceiling "
                             f"{c.ceiling.value:,.0f}")
+    if c.locked:
+        # Groups bind only the blocks the scenario may move (a council straddling a locked ICB keeps its free part
+        # together; the locked part stays where it is).
+        locked_blocks = np.zeros(model.n_blocks, dtype=bool)
+        for idx, _ in c.locked:
+            locked_blocks[idx] = True
+        kept = []
+        for idx, why in c.groups:
+            free = np.asarray(idx)[~locked_blocks[np.asarray(idx)]]
+            if len(free) > 1:
+                kept.append((free, why))
+        c.groups = kept
     return c
 
 

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from boundaries.build import ModelInputs, build_inputs
 from boundaries.finance import DEFAULT_MEASURE, FIELDS, POPULATION_MEASURES
-from boundaries.geography import LEVELS
+from boundaries.geography import DEFAULT_BASELINE, canonical_level, check_baseline
 from boundaries.sources import REQUIRED_FILES, cache_dir, resolve_data_dir
 from simulator.errors import DataError
 
@@ -38,10 +38,15 @@ class Model:
     Attributes
     ----------
     level
-        ``icb``, ``sicbl`` or ``place``.
+        ``icb2026``, ``icb2024``, ``sicbl`` or ``place``.
     blocks
-        One row per block: codes, names, parent ICB and sub-ICB, region, and every figure in
-        ``boundaries.finance.FIELDS``.
+        One row per block: codes, names, sub-ICB location, region, every figure in ``boundaries.finance.FIELDS``,
+        and its ICB on both official maps: ``icb24_code/ods/name`` (2024, 42 ICBs) and ``icb26_code/ods/name``
+        (from 1 April 2026, 36 ICBs; ``icb26_share`` is the share of the block's residents in that ICB, below 1
+        only where a coarse block was split in 2026). ``icb_code/ods/name`` is *today's* ICB: the one on the
+        ``baseline`` map.
+    baseline
+        The map configurations start from and change is measured against: ``2026`` or ``2024``.
     estimated
         Per figure, a boolean array marking blocks whose value was apportioned from a coarser level.
     edges
@@ -70,16 +75,28 @@ class Model:
     estuary_links: bool = False
     data_dir: str = ""
     lad_block_share: dict[str, np.ndarray] = field(default_factory=dict)
+    baseline: str = DEFAULT_BASELINE
 
     def __post_init__(self) -> None:
         self._compile()
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_inputs(cls, inp: ModelInputs, estuary_links: bool = False, data_dir: str = "") -> "Model":
-        """Build the graph from validated inputs, then compile it."""
+    def from_inputs(cls, inp: ModelInputs, estuary_links: bool = False, data_dir: str = "",
+                    baseline: str = DEFAULT_BASELINE) -> "Model":
+        """Build the graph from validated inputs, then compile it (``baseline``: the map that is today)."""
+        baseline = check_baseline(baseline)
         geo = inp.geography
         blocks = pd.concat([geo.blocks.reset_index(drop=True), inp.figures.reset_index(drop=True)], axis=1)
+        for part in ("code", "ods", "name"):
+            blocks[f"icb24_{part}"] = blocks[f"icb_{part}"]
+        if baseline == "2026":
+            for part in ("code", "ods", "name"):
+                blocks[f"icb_{part}"] = blocks[f"icb26_{part}"]
+        elif inp.level == "icb2026":
+            raise DataError("the 2024 map cannot be drawn with today's ICBs as building blocks (Frimley, "
+                            "Hertfordshire and West Essex, and Suffolk and North East Essex were split in April "
+                            "2026): use level icb2024, sicbl or place with baseline 2024")
         blocks["core_distance_from_target_pct"] = (blocks.core_baseline_gbp_k / blocks.core_target_gbp_k - 1) * 100
         # Authority membership in the planners' terms: every authority a block's residents live in.
         ov = inp.authority_overlap
@@ -133,7 +150,7 @@ class Model:
                 lad_share[lad] = row / row.sum() if row.sum() > 0 else row
         return cls(level=inp.level, blocks=blocks, geometry=list(geo.geometry), estimated=inp.estimated,
                    trusts=trusts, networks=networks, authorities=auth.reset_index(drop=True), graph=g,
-                   estuary_links=estuary_links, data_dir=data_dir, lad_block_share=lad_share)
+                   estuary_links=estuary_links, data_dir=data_dir, lad_block_share=lad_share, baseline=baseline)
 
     def _compile(self) -> None:
         """Turn the graph into the arrays the metrics read."""
@@ -207,12 +224,35 @@ class Model:
         return self.alias_index.get(str(code).strip().upper())
 
     def baseline_assignment(self) -> tuple[np.ndarray, list[str]]:
-        """Today's 42 ICBs as (block -> footprint index, footprint names)."""
-        icbs = sorted(set(self.blocks.icb_code), key=lambda c: (self.blocks.icb_name[self.blocks.icb_code == c].iloc[0]))
-        names = [self.blocks.icb_name[self.blocks.icb_code == c].iloc[0] for c in icbs]
-        pos = {c: i for i, c in enumerate(icbs)}
-        return np.array([pos[c] for c in self.blocks.icb_code], dtype=int), names
+        """Today's ICBs (the ``baseline`` map) as (block -> footprint index, footprint names)."""
+        return self.map_assignment(self.baseline)
 
+    def map_assignment(self, vintage: str) -> tuple[np.ndarray, list[str]]:
+        """An official map as (block -> footprint index, footprint names, ordered by name).
+
+        ``vintage`` is ``2026`` (36 ICBs from 1 April 2026) or ``2024`` (42 ICBs). A block split between ICBs on
+        that map (see :meth:`map_notes`) goes to the ICB holding most of its residents.
+        """
+        vintage = check_baseline(vintage)
+        if vintage == "2024" and self.level == "icb2026":
+            raise DataError("the 2024 map cannot be drawn with today's ICBs as building blocks; use level icb2024, "
+                            "sicbl or place")
+        prefix = "icb26" if vintage == "2026" else "icb24"
+        codes = self.blocks[f"{prefix}_code"].to_numpy()
+        name_of = dict(zip(codes, self.blocks[f"{prefix}_name"]))
+        icbs = sorted(set(codes), key=lambda c: name_of[c])
+        pos = {c: i for i, c in enumerate(icbs)}
+        return np.array([pos[c] for c in codes], dtype=int), [name_of[c] for c in icbs]
+
+    def map_notes(self, vintage: str) -> list[str]:
+        """How an official map is drawn at this level: blocks the map splits, each given to its main ICB."""
+        if check_baseline(vintage) == "2024" or self.level in ("place", "icb2026"):
+            return []
+        b = self.blocks
+        split = b[b.icb26_share < 0.999]
+        return [f"{r.name} is split between ICBs on the April 2026 map; at this level it is drawn whole in "
+                f"{r.icb26_name}, which holds {r.icb26_share:.0%} of its residents (place level is exact)"
+                for r in split.itertuples(index=False)]
 
 # ---------------------------------------------------------------------- loading with a disk cache
 @lru_cache(maxsize=1)
@@ -224,8 +264,8 @@ def _code_hash() -> str:
     return h.hexdigest()
 
 
-def _fingerprint(data_dir: Path, level: str, estuary_links: bool) -> str:
-    h = hashlib.sha256(f"{_code_hash()}|{level}|{estuary_links}".encode())
+def _fingerprint(data_dir: Path, level: str, estuary_links: bool, baseline: str) -> str:
+    h = hashlib.sha256(f"{_code_hash()}|{level}|{estuary_links}|{baseline}".encode())
     for rel in sorted(REQUIRED_FILES):
         try:
             st = (data_dir / rel).stat()
@@ -240,12 +280,13 @@ def _say_nothing(_: str) -> None:
 
 
 @lru_cache(maxsize=8)
-def _load_cached(data_dir: str, level: str, estuary_links: bool, key: str, progress=_say_nothing) -> Model:
+def _load_cached(data_dir: str, level: str, estuary_links: bool, baseline: str, key: str,
+                 progress=_say_nothing) -> Model:
     # ``key`` (the data files' sizes and times, and the code) is part of the memo key, so a data file changed
     # while a process runs is read again rather than served stale.
     path = Path(data_dir)
     cdir = cache_dir().parent / "models"
-    cfile = cdir / f"{level}-{key}.pkl"
+    cfile = cdir / f"{level}-{baseline}-{key}.pkl"
     if cfile.is_file():
         try:
             with cfile.open("rb") as fh:
@@ -253,7 +294,7 @@ def _load_cached(data_dir: str, level: str, estuary_links: bool, key: str, progr
         except Exception:  # a stale or truncated cache is rebuilt, never trusted
             pass
     progress(f"building the {level}-level model from {path} (cached for next time) ...")
-    model = Model.from_inputs(build_inputs(path, level, estuary_links), estuary_links, str(path))
+    model = Model.from_inputs(build_inputs(path, level, estuary_links), estuary_links, str(path), baseline)
     try:
         cdir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cdir, suffix=".tmp")
@@ -265,23 +306,26 @@ def _load_cached(data_dir: str, level: str, estuary_links: bool, key: str, progr
     return model
 
 
-def load_model(level: str = "icb", data_dir: str | os.PathLike | None = None, estuary_links: bool = False,
-               progress=None) -> Model:
+def load_model(level: str = "icb2026", data_dir: str | os.PathLike | None = None, estuary_links: bool = False,
+               progress=None, baseline: str = DEFAULT_BASELINE) -> Model:
     """Load (or build and cache) the model of ``level`` from the data directory.
 
     Parameters
     ----------
     level
-        ``icb`` (42 ICBs), ``sicbl`` (106 sub-ICB locations) or ``place`` (each sub-ICB x local authority part).
+        ``icb2026`` (today's 36 ICBs), ``icb2024`` (the 42 ICBs of 2024; ``icb`` is read as this), ``sicbl``
+        (106 sub-ICB locations) or ``place`` (each sub-ICB location x local authority part).
     data_dir
         Data directory; by default resolved as described in ``boundaries.sources.resolve_data_dir``.
     estuary_links
         Treat blocks that touch only across the tidal Thames as neighbours.
     progress
         Called with a message when the model has to be built rather than read from the cache.
+    baseline
+        The map that is today: ``2026`` (36 ICBs from 1 April 2026, the default) or ``2024`` (42 ICBs).
     """
-    if level not in LEVELS:
-        raise DataError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    level = canonical_level(level)
+    baseline = check_baseline(baseline)
     path = resolve_data_dir(data_dir)
-    key = _fingerprint(path, level, bool(estuary_links))
-    return _load_cached(str(path), level, bool(estuary_links), key, progress or _say_nothing)
+    key = _fingerprint(path, level, bool(estuary_links), baseline)
+    return _load_cached(str(path), level, bool(estuary_links), baseline, key, progress or _say_nothing)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from boundaries.finance import DEFAULT_MEASURE, POPULATION_MEASURES
-from boundaries.geography import LEVELS
+from boundaries.errors import DataError
+from boundaries.geography import BASELINES, DEFAULT_BASELINE, LEVELS, canonical_level
 from simulator.errors import ScenarioError
 from simulator.metrics.evaluate import DEFAULT_BAND, MetricParameters
 from simulator.metrics.score import TERMS
@@ -19,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_TOP_KEYS = {"name", "description", "level", "population_measure", "band", "authority_set", "estuary_links",
+_TOP_KEYS = {"name", "description", "baseline", "level", "population_measure", "band", "authority_set", "estuary_links",
              "allow_noncontiguous", "weights", "start", "constraints"}
 _START_KEYS = {"from", "file", "footprints"}
 CONSTRAINT_KEYS = {
@@ -38,11 +39,15 @@ class Scenario:
     ----------
     start
         ``("baseline", None)``, ``("file", path)`` or ``("footprints", [(code, footprint), ...])``.
+    baseline
+        The map that is today, which configurations start from and change is measured against: ``2026`` (the 36
+        ICBs from 1 April 2026, the default) or ``2024`` (the 42 ICBs of 2024).
     """
 
     name: str
-    level: str = "icb"
+    level: str = "icb2026"
     description: str = ""
+    baseline: str = DEFAULT_BASELINE
     params: MetricParameters = field(default_factory=MetricParameters)
     estuary_links: bool = False
     allow_noncontiguous: bool = False
@@ -74,9 +79,18 @@ def parse_scenario(text: str, source: str = "scenario", base_dir: Path | None = 
     if unknown:
         raise ScenarioError(f"{source}: unknown key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_TOP_KEYS))}")
     name = _type(doc.get("name", Path(source).stem), str, "name", source)
-    level = _type(doc.get("level", "icb"), str, "level", source)
-    if level not in LEVELS:
-        raise ScenarioError(f"{source}: level {level!r} is not one of {', '.join(LEVELS)}")
+    baseline = str(_type(doc.get("baseline", DEFAULT_BASELINE), (str, int), "baseline", source))
+    if baseline not in BASELINES:
+        raise ScenarioError(f"{source}: baseline {baseline!r} is not one of {', '.join(BASELINES)} (the 36 ICBs from "
+                            "1 April 2026, or the 42 ICBs of 2024)")
+    level = _type(doc.get("level", "icb2026" if baseline == "2026" else "icb2024"), str, "level", source)
+    try:
+        level = canonical_level(level)
+    except DataError:
+        raise ScenarioError(f"{source}: level {level!r} is not one of {', '.join(LEVELS)}") from None
+    if level == "icb2026" and baseline == "2024":
+        raise ScenarioError(f"{source}: the 2024 map cannot be drawn with today's ICBs (level icb2026) as building "
+                            "blocks; use level icb2024, sicbl or place")
     measure = _type(doc.get("population_measure", DEFAULT_MEASURE), str, "population_measure", source)
     if measure not in POPULATION_MEASURES:
         raise ScenarioError(f"{source}: population_measure {measure!r} is not one of {', '.join(POPULATION_MEASURES)}")
@@ -99,7 +113,8 @@ def parse_scenario(text: str, source: str = "scenario", base_dir: Path | None = 
     if bad:
         raise ScenarioError(f"{source}: unknown constraint(s) {', '.join(sorted(bad))}; "
                             f"known: {', '.join(sorted(CONSTRAINT_KEYS))}")
-    return Scenario(name=name, level=level, description=_type(doc.get("description", ""), str, "description", source),
+    return Scenario(name=name, level=level, baseline=baseline,
+                    description=_type(doc.get("description", ""), str, "description", source),
                     params=params, estuary_links=_type(doc.get("estuary_links", False), bool, "estuary_links", source),
                     allow_noncontiguous=_type(doc.get("allow_noncontiguous", False), bool, "allow_noncontiguous",
                                               source),

@@ -136,7 +136,7 @@ def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, itera
     row: dict[str, Any] = {"run": out.name, "folder": str(out)}
     try:
         scenario = parse_scenario(scenario_text, f"{out.name}/scenario.toml", Path(scenario_dir))
-        model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links)
+        model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, baseline=scenario.baseline)
         solver = optimise(scenario, model, seed=seed, time_limit=time_limit, iterations=iterations,
                           data_dir=data_dir, restarts=restarts)
         solution = solver.solution_dict()

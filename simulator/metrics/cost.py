@@ -7,7 +7,6 @@ import pandas as pd
 
 from simulator.metrics._common import footprint_sum
 
-TODAY_BODIES = 42
 RUNNING_COST_CUT = 0.5
 """Running costs must fall by half (the policy that drives the mergers)."""
 
@@ -23,12 +22,15 @@ def regions(model, config) -> pd.DataFrame:
 
 
 def running_cost_model(model) -> dict[str, float]:
-    """Fit today's running-cost allowances to ``fixed + per_head x allocation population`` over the 42 ICBs.
+    """Fit the 2025/26 running-cost allowances to ``fixed + per_head x allocation population`` over the bodies
+    that received them (the 42 ICBs of 2024; at the 2026-ICB level, where 2024 ICBs are not blocks, over the
+    36 ICBs' summed allowances).
 
-    The fixed element is what the 2025/26 allowances imply each statutory body costs regardless of size.
+    The fixed element is what the allowances imply each statutory body costs regardless of size.
     """
-    rca = pd.Series(model.figure("rca_gbp_k") * 1000.0).groupby(model.blocks.icb_code.to_numpy()).sum()
-    pop = pd.Series(model.figure("pop_allocation")).groupby(model.blocks.icb_code.to_numpy()).sum()
+    body = model.blocks.icb24_code if model.level != "icb2026" else model.blocks.code
+    rca = pd.Series(model.figure("rca_gbp_k") * 1000.0).groupby(body.to_numpy()).sum()
+    pop = pd.Series(model.figure("pop_allocation")).groupby(body.to_numpy()).sum()
     X = np.column_stack([np.ones(len(pop)), pop.to_numpy()])
     coef, *_ = np.linalg.lstsq(X, rca.to_numpy(), rcond=None)
     fitted = X @ coef
@@ -47,7 +49,7 @@ def running_costs(model, config) -> tuple[np.ndarray, dict[str, float]]:
     est = fit["fixed_per_body_gbp"] + fit["per_head_gbp"] * pop
     total = float(est.sum())
     return est, {
-        "statutory_bodies": config.n_footprints, "statutory_bodies_today": TODAY_BODIES,
+        "statutory_bodies": config.n_footprints, "statutory_bodies_today": int(model.blocks.icb_code.nunique()),
         "running_cost_allowance_today_gbp": fit["today_gbp"], "running_cost_allowance_estimate_gbp": total,
         "running_cost_saving_gbp": fit["today_gbp"] - total,
         "running_cost_target_gbp": fit["today_gbp"] * (1 - RUNNING_COST_CUT),

@@ -12,6 +12,7 @@ from boundaries.finance import DEFAULT_MEASURE, POPULATION_MEASURES
 from simulator.errors import ScenarioError
 from simulator.metrics import authorities as _auth
 from simulator.metrics import budget as _budget
+from simulator.metrics import change as _change
 from simulator.metrics import cost as _cost
 from simulator.metrics import flows as _flows
 from simulator.metrics import pathology as _path
@@ -152,6 +153,8 @@ def evaluate(model, config, params: MetricParameters | None = None) -> Evaluatio
     fp = pd.concat([fp, _flows.localisation(model, config, FT)], axis=1)
     reg = _cost.regions(model, config)
     fp = pd.concat([fp, reg], axis=1)
+    change, change_overall = _change.change_from_today(model, config, model.population(params.population_measure))
+    fp = pd.concat([fp, change], axis=1)
     rca, cost_overall = _cost.running_costs(model, config)
     fp["running_cost_allowance_estimate_gbp"] = rca
     fp["imd_score"] = np.bincount(a, weights=model.figure("imd_score") * model.figure("pop_census"), minlength=k) / \
@@ -185,8 +188,9 @@ def evaluate(model, config, params: MetricParameters | None = None) -> Evaluatio
         "at_stake_gbp": float(fp.at_stake_gbp.sum()),
         "at_stake_need_adjusted_gbp": float(fp.at_stake_need_adjusted_gbp.sum()),
         **cost_overall,
+        "change_from_today": change_overall,
     }
-    notes = _notes(model, params)
+    notes = _notes(model, params) + model.map_notes(model.baseline)
     return Evaluation(model.level, params, fp, members, partners, mt, nets, auth, overall, terms, params.weights,
                       weighted_score(terms, params.weights), notes)
 
@@ -202,7 +206,10 @@ def _notes(model, params: MetricParameters) -> list[str]:
              f"a source; {int((model.trusts.acute & ~model.trusts.code.isin(_network_trusts(model))).sum())} acute "
              "trusts are in no network.",
              "Running-cost allowance of a footprint is estimated from the 2025/26 allowances (fixed element per body "
-             "plus per head, least-squares over the 42 ICBs)."]
+             "plus per head, least-squares over the 42 ICBs that received them).",
+             f"Today's map (change from today, partners in budget convergence): the "
+             f"{'36 ICBs from 1 April 2026' if model.baseline == '2026' else '42 ICBs of 2024'}. Allocations are "
+             "published for the 42 ICBs of 2025/26 only; 2026 ICBs' figures are the sums of their parts."]
     if est:
         notes.append(f"Apportioned from a coarser level (estimates) at {model.level} level: {', '.join(est)}.")
     return notes

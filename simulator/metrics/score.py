@@ -14,8 +14,11 @@ import scipy.sparse as sp
 from simulator.metrics.budget import DISTANCE, PER_HEAD, block_sums, col, icb_index
 from simulator.metrics.flows import MAJOR_SERVE_SHARE
 
+PEOPLE_UNIT = 100_000.0
+"""Terms counted in people are counted per 100,000 people."""
+
 TERMS: dict[str, str] = {
-    "population_band": "persons outside the target band, as a share of England's population",
+    "population_band": "people outside the target band (below the floor or above the ceiling), per 100,000",
     "allocation_spread": "within-footprint variance of core allocation per head between partners, as a share of "
                          "England's (0: every footprint uniform; 1: every footprint as varied as England)",
     "distance_from_target_spread": "the same for core distance from target (%)",
@@ -28,29 +31,46 @@ TERMS: dict[str, str] = {
                               "share of the same for England as one footprint",
     "flow_leakage": "share of residents' hospital admissions at trusts outside their footprint (1 - localisation)",
     "major_trust_sharing": "footprints served by each major trust (10% or more of its catchment) beyond the first, "
-                           "per major trust",
+                           "averaged over major trusts",
     "pathology_split": "share of pathology networks' trusts outside a footprint holding a majority of their "
                        "network, averaged over networks",
     "mayoral_split": "share of the selected authorities' residents outside a footprint holding a majority of "
                      "their authority",
-    "regions_crossed": "extra NHS regions spanned by footprints (sum of regions - 1), per today's 42 ICBs",
-    "statutory_bodies": "number of footprints per today's 42 ICBs",
+    "regions_crossed": "extra NHS regions spanned by footprints (sum over footprints of regions - 1), one per region",
+    "statutory_bodies": "footprints (statutory bodies), one per footprint",
+    "people_moved": "people whose ICB changes from today's map (in a footprint, everyone outside its largest part "
+                    "of one of today's ICBs), per 100,000",
+    "icbs_split": "extra pieces today's ICBs are cut into (an ICB kept whole, alone or merged whole, counts 0; one "
+                  "cut in two counts 1)",
 }
 TERM_NAMES = list(TERMS)
 
+TERM_UNITS: dict[str, str] = {
+    "population_band": "100,000 people", "allocation_spread": "England's spread", "distance_from_target_spread":
+    "England's spread", "primary_care_spread": "England's spread", "prescribing_spread": "England's spread",
+    "gp_payments_spread": "England's spread", "at_stake": "England's £ at stake", "at_stake_need_adjusted":
+    "England's £ at stake", "flow_leakage": "all admissions", "major_trust_sharing": "one extra footprint per major "
+    "trust", "pathology_split": "every network's trusts", "mayoral_split": "every authority resident",
+    "regions_crossed": "one extra region", "statutory_bodies": "one footprint", "people_moved": "100,000 people",
+    "icbs_split": "one extra piece",
+}
+"""What one unit of each term is: a weight is the score one unit costs."""
+
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "population_band": 10.0, "allocation_spread": 1.0, "distance_from_target_spread": 1.0,
+    "population_band": 1.0, "allocation_spread": 1.0, "distance_from_target_spread": 1.0,
     "primary_care_spread": 0.5, "prescribing_spread": 0.0, "gp_payments_spread": 0.0, "at_stake": 0.5,
     "at_stake_need_adjusted": 1.0, "flow_leakage": 2.0, "major_trust_sharing": 1.0, "pathology_split": 1.0,
-    "mayoral_split": 1.0, "regions_crossed": 0.5, "statutory_bodies": 0.0,
+    "mayoral_split": 1.0, "regions_crossed": 0.01, "statutory_bodies": 0.0, "people_moved": 0.02,
+    "icbs_split": 0.25,
 }
-"""A starting point that makes the band dominant and weighs convergence and alignment about equally."""
+"""The default price list (see docs/metrics.md for the reasoning). 100,000 people outside the band cost 1, about as
+much as every footprint being as varied in allocation per head as England: the band binds. A change from today
+costs 0.02 per 100,000 people who change ICB and 0.25 per extra piece an ICB is cut into, so a working ICB is cut
+only for a clear gain. Convergence and alignment weigh about equally, as before."""
 
 SPREAD_TERMS = {"allocation_spread": "allocation_per_head", "distance_from_target_spread": "distance_from_target",
                 "primary_care_spread": "primary_care_per_head", "prescribing_spread": "prescribing_per_head",
                 "gp_payments_spread": "gp_payments_per_head"}
-
-TODAY_BODIES = 42
 
 
 class FootprintScorer:
@@ -124,8 +144,12 @@ class FootprintScorer:
         names = sorted(set(regions))
         self.region_matrix = np.zeros((n, len(names)))
         self.region_matrix[np.arange(n), [names.index(r) for r in regions]] = 1.0
+        # Change from today: each block's people in its ICB on the baseline map (block x today's ICB), and the
+        # number of today's ICBs (pieces beyond one per ICB are splits).
+        self.today_matrix = sp.csr_matrix((self.pop, (np.arange(n), icb)), shape=(n, self.n_icb))
         self.reference = self._reference()
         self.offsets = np.zeros(len(TERM_NAMES))
+        self.offsets[TERM_NAMES.index("icbs_split")] = -float(self.n_icb)
         self.offsets[TERM_NAMES.index("major_trust_sharing")] = -1.0 if len(self.major) else 0.0
         self.offsets[TERM_NAMES.index("pathology_split")] = 1.0 if self.n_networks else 0.0
         self.offsets[TERM_NAMES.index("mayoral_split")] = 1.0 if self.auth_residents else 0.0
@@ -201,7 +225,7 @@ class FootprintScorer:
         nonempty = np.asarray(C.sum(axis=1)).ravel() > 0
         lo, hi = self.band
         pop = C @ self.pop
-        out[:, 0] = np.where(nonempty, np.maximum(lo - pop, 0) + np.maximum(pop - hi, 0), 0) / self.pop_total
+        out[:, 0] = np.where(nonempty, np.maximum(lo - pop, 0) + np.maximum(pop - hi, 0), 0) / PEOPLE_UNIT
         raw = self._raw(C)
         ref = self.reference
         out[:, 1:6] = np.divide(raw["ss"], ref["ss"], out=np.zeros_like(raw["ss"]), where=ref["ss"] > 0)
@@ -224,13 +248,29 @@ class FootprintScorer:
             O = np.asarray(C @ self.auth)
             out[:, 11] = -(np.where(O > self.auth_total / 2, O, 0.0)).sum(axis=1) / self.auth_residents
         nreg = (np.asarray(C @ self.region_matrix) > 0).sum(axis=1)
-        out[:, 12] = np.where(nonempty, nreg - 1, 0) / TODAY_BODIES
-        out[:, 13] = nonempty / TODAY_BODIES
+        out[:, 12] = np.where(nonempty, nreg - 1, 0)
+        out[:, 13] = nonempty
+        # Change from today: people outside the footprint's largest part of one of today's ICBs, and the number
+        # of today's ICBs it holds part or all of (summed over footprints, that is the pieces ICBs are cut into).
+        T = sp.csr_matrix(C @ self.today_matrix) if sp.issparse(C) else sp.csr_matrix(np.asarray(C @ self.today_matrix))
+        biggest = np.asarray(T.max(axis=1).todense()).ravel()
+        out[:, 14] = (pop - biggest) / PEOPLE_UNIT
+        out[:, 15] = T.getnnz(axis=1)
         return out
 
     def costs(self, C: np.ndarray) -> np.ndarray:
         """Weighted cost of each footprint (the score is ``constant + costs.sum()``)."""
         return self.contributions(C) @ self.weights
+
+    @property
+    def band_per_person(self) -> float:
+        """The score one person outside the band costs."""
+        return float(self.weights[0]) / PEOPLE_UNIT
+
+    @property
+    def moved_per_person(self) -> float:
+        """The score one person whose ICB changes costs."""
+        return float(self.weights[TERM_NAMES.index("people_moved")]) / PEOPLE_UNIT
 
     @property
     def constant(self) -> float:

@@ -281,7 +281,7 @@ def max_free_footprints(problem: Problem, incumbent_objective: float, free: np.n
     if w["population_band"] <= 0 or floor <= 0:
         return n_free
     slack = max(0.0, incumbent_objective - term_bound(problem).bound)
-    people = float(problem.population[free].sum()) + slack * sc.pop_total / w["population_band"]
+    people = float(problem.population[free].sum()) + slack / sc.band_per_person
     return int(max(1, min(n_free, np.floor(people / floor + 1e-9))))
 
 

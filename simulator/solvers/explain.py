@@ -54,9 +54,6 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str
             inside = np.isin(g, idx)
             if inside.any() and not inside.all():
                 out.append(f"{why} is locked to today, but {gwhy} reaches outside it")
-        if cap is None and cons.floor and cons.floor.hard and pop[idx].sum() < cons.floor.value:
-            out.append(f"{why} is locked to today with {_fmt(pop[idx].sum())} people, below the floor of "
-                       f"{_fmt(cons.floor.value)}")
     if cons.min_acute_trusts:
         acute = acute_per_block(m)
         if acute.sum() < cons.min_acute_trusts:

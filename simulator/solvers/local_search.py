@@ -209,7 +209,8 @@ def repair_start(problem: Problem, config: Configuration, max_merges: int = 500)
 
     Footprints sharing a group that must stay whole are merged; then each footprint below a hard floor or with
     too few acute trusts joins its smallest neighbouring footprint (same region and no must-not-merge pair,
-    where those apply), until nothing is left to fix.
+    where those apply, never a footprint locked to today), and while there are more footprints than the scenario
+    allows the smallest does the same, until nothing is left to fix.
     """
     m, cons = problem.model, problem.constraints
     a = config.assignment.copy()
@@ -222,11 +223,18 @@ def repair_start(problem: Problem, config: Configuration, max_merges: int = 500)
     region = m.blocks.region_ods.to_numpy()
     ea, eb = m.edges.a.to_numpy(), m.edges.b.to_numpy()
     forbid = {(x, y) for x, y in cons.must_not_merge} | {(y, x) for x, y in cons.must_not_merge}
+    locked = np.zeros(m.n_blocks, dtype=bool)
+    for idx, _ in cons.locked:
+        locked[idx] = True
+    most = cons.n_footprints[1] if cons.n_footprints else None
     for _ in range(max_merges):
         fps = np.unique(a)
         P = {f: pop[a == f].sum() for f in fps}
-        need = [f for f in fps if (cons.floor and cons.floor.hard and P[f] < cons.floor.value)
+        free = [f for f in fps if not locked[a == f].any()]
+        need = [f for f in free if (cons.floor and cons.floor.hard and P[f] < cons.floor.value)
                 or (cons.min_acute_trusts and acute[a == f].sum() < cons.min_acute_trusts)]
+        if not need and most is not None and len(fps) > most:
+            need = free  # too many footprints: the smallest joins a neighbour
         if not need:
             break
         f = min(need, key=lambda x: P[x])
@@ -237,6 +245,8 @@ def repair_start(problem: Problem, config: Configuration, max_merges: int = 500)
         ok = []
         for g in nbrs:
             other = np.flatnonzero(a == g)
+            if locked[other].any():
+                continue
             if cons.within_region and region[members[0]] != region[other[0]]:
                 continue
             if any((x, y) in forbid for x in members for y in other):

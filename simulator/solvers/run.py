@@ -28,7 +28,7 @@ def refine(config: Configuration, model, allow_noncontiguous: bool | None = None
     ``mend_pieces`` to join the pieces to their neighbours).
     """
     coarse = config.model
-    key = "sicbl_code" if coarse.level == "sicbl" else "icb_code"
+    key = {"sicbl": "sicbl_code", "icb2024": "icb24_code", "icb2026": "icb26_code"}[coarse.level]
     of = dict(zip(coarse.blocks.code, config.assignment))
     assignment = np.array([of[c] for c in model.blocks[key]], dtype=np.int64)
     allow = config.allow_noncontiguous if allow_noncontiguous is None else allow_noncontiguous
@@ -343,7 +343,8 @@ def sicbl_warm_start(scenario, model, problem: Problem, seed: int = 0, time_limi
     """The sub-ICB answer refined to places (detached pieces mended), if it breaks no hard rule."""
     from simulator.model import load_model
 
-    coarse = load_model("sicbl", data_dir or model.data_dir, estuary_links=model.estuary_links)
+    coarse = load_model("sicbl", data_dir or model.data_dir, estuary_links=model.estuary_links,
+                        baseline=model.baseline)
     coarse_problem = Problem.from_scenario(scenario, coarse, start=Configuration.baseline(coarse))
     try:
         warm = ExactSolver(coarse_problem, seed=seed, time_limit=time_limit and time_limit / 2,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.metrics.score import TERM_NAMES, TODAY_BODIES, scorer
+from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.exact import enumeration_rules, population_cap
 
@@ -147,9 +147,13 @@ class FootprintScan:
         self.auth_wt = wt["mayoral_split"] / sc.auth_residents if sc.auth_residents else 0.0
         self.region = np.argmax(sc.region_matrix, axis=1).astype(np.int64)
         self.n_regions = int(sc.region_matrix.shape[1])
-        self.reg_wt = wt["regions_crossed"] / TODAY_BODIES
-        self.band = (float(sc.band[0]), float(sc.band[1]), wt["population_band"] / sc.pop_total)
-        self.body_wt = wt["statutory_bodies"] / TODAY_BODIES
+        self.reg_wt = wt["regions_crossed"]
+        self.band = (float(sc.band[0]), float(sc.band[1]), sc.band_per_person)
+        self.body_wt = wt["statutory_bodies"]
+        # Change from today: people outside the footprint's largest part of one of today's ICBs (partners are
+        # today's ICBs, so the walk keeps each partner's people) and one unit per partner (pieces of ICBs).
+        self.move_wt = sc.moved_per_person
+        self.split_wt = wt["icbs_split"]
         self.pop = pop
         self.max_depth = int(self._max_depth())
         # For bounding a footprint's growth (scan's ``exact_below``): the most alignment reward each block can
@@ -236,7 +240,7 @@ class FootprintScan:
                      self.reward_blocks, self.potential, float(exact_below), trust,
                      self.sp_lo, self.sp_hi, self.st_lo, self.st_hi, self.nd_lo, self.nd_hi, inside,
                      self.free_blocks, self.fl_ptr, self.fl_idx, self.fl_val, self.tr_ptr, self.tr_idx,
-                     self.reach_pop)
+                     self.reach_pop, self.pop, self.move_wt, self.split_wt)
 
     def scan(self, block_duals: np.ndarray | None = None, constant: float = 0.0,
              cuts: list[tuple[int, int, int]] = (), cut_duals: np.ndarray | None = None,
@@ -383,7 +387,7 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
           auth, auth_total, auth_wt, region, n_regions, reg_wt, lo, hi, band_wt, body_wt,
           u, constant, cptr, cidx, charge, tau, keep, reward_blocks, potential, prune_below, trust,
           sp_lo, sp_hi, st_lo, st_hi, nd_lo, nd_hi, inside, free_blocks, fl_ptr, fl_idx, fl_val, tr_ptr, tr_idx,
-          reach_pop):
+          reach_pop, people, move_wt, split_wt):
     n = len(weight)
     n_fields = bs.shape[1]
     n_major = major_flow.shape[1]
@@ -394,6 +398,7 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
     # Running sums of the set being grown.
     partner = np.zeros((n_icb, n_fields))
     icb_count = np.zeros(n_icb, np.int64)
+    part_pop = np.zeros(n_icb)  # each partner's people (change from today)
     active = np.zeros(n_icb, np.int64)
     n_active = 0
     fm = np.zeros(n_major)
@@ -467,6 +472,7 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
                     active[n_active] = c
                     n_active += 1
                 icb_count[c] += 1
+                part_pop[c] += people[add]
                 for f in range(n_fields):
                     partner[c, f] += bs[add, f]
                 for j in range(n_major):
@@ -490,6 +496,15 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
                 # ---- cost of the current set
                 pop = pop_d[depth]
                 cost = band_wt * (max(lo - pop, 0.0) + max(pop - hi, 0.0)) + body_wt
+                # Change from today can only grow as blocks join, so the bound below keeps it whole.
+                if move_wt != 0.0 or split_wt != 0.0:
+                    biggest = 0.0
+                    held = 0.0
+                    for ai in range(n_active):
+                        held += part_pop[active[ai]]
+                        if part_pop[active[ai]] > biggest:
+                            biggest = part_pop[active[ai]]
+                    cost += move_wt * (held - biggest) + split_wt * n_active
                 budget = 0.0  # the spreads and £ at stake, which a bigger footprint can lower (bounded below)
                 for s in range(n_sp):
                     cn = sp_cn[s]
@@ -711,10 +726,12 @@ def _walk(nbptr, nbidx, roots, weight, cap, max_depth,
             b = members[depth]
             c = icb[b]
             icb_count[c] -= 1
+            part_pop[c] -= people[b]
             for f in range(n_fields):
                 partner[c, f] -= bs[b, f]
             if icb_count[c] == 0:
                 n_active -= 1  # last in, first out: it is the top of the stack
+                part_pop[c] = 0.0
                 for f in range(n_fields):
                     partner[c, f] = 0.0
             for j in range(n_major):

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from simulator.constraints import today_icb_sets
-from simulator.metrics.score import TERM_NAMES, TODAY_BODIES, scorer
+from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.scan import free_neighbours, people_between
 
@@ -103,8 +103,11 @@ def term_bound(problem: Problem) -> TermBound:
             if held > sc.auth_total[k] / 2:
                 reward += held
         parts["mayoral_split"] = -w["mayoral_split"] * reward / sc.auth_residents
+    if w["icbs_split"]:
+        # Every one of today's ICBs with a free block is in at least one footprint (the offset takes one each).
+        parts["icbs_split"] = w["icbs_split"] * len(set(sc._block_icb[free].tolist()))
     if w["statutory_bodies"]:
-        parts["statutory_bodies"] = w["statutory_bodies"] * _fewest_footprints(problem, free) / TODAY_BODIES
+        parts["statutory_bodies"] = w["statutory_bodies"] * _fewest_footprints(problem, free)
     return TermBound(float(fixed + sum(v for k, v in parts.items() if k != "fixed footprints")), parts)
 
 
