@@ -11,7 +11,7 @@ import pandas as pd
 from boundaries import aggregate
 from boundaries.authorities import authority_overlap, load_authorities
 from boundaries.finance import build_finance
-from boundaries.geography import BlockGeography, build_geography, load_lookups
+from boundaries.geography import BlockGeography, build_geography, canonical_level, load_lookups
 from boundaries.providers import Providers, build_providers
 from boundaries.validate import check_graph, check_regions, check_totals
 
@@ -44,6 +44,7 @@ def _lad_block_population(lsoa: pd.DataFrame, blocks: pd.DataFrame, level: str) 
 
 def build_inputs(data_dir: Path, level: str, estuary_links: bool = False) -> ModelInputs:
     """Read, check and shape the data of ``level`` (``icb2026``, ``icb2024``, ``sicbl`` or ``place``)."""
+    level = canonical_level(level)
     if level == "icb2026":
         return _icb2026_inputs(data_dir, estuary_links)
     lookups = load_lookups(data_dir)

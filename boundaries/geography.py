@@ -235,8 +235,9 @@ def build_geography(data_dir: Path, level: str, estuary_links: bool = False,
     estuary_links
         Count blocks that touch only across tidal water (the Thames in London) as neighbours.
     """
-    if level not in LEVELS:
-        raise DataError(f"unknown level {level!r}; use one of {', '.join(LEVELS)}")
+    level = canonical_level(level)
+    if level == "icb2026":
+        raise ValueError("today's ICBs are built from places: use boundaries.build.build_inputs(data_dir, 'icb2026')")
     lk = lookups or load_lookups(data_dir)
     blocks = _blocks_table(level, lk)
     index = {c: i for i, c in enumerate(blocks.code)}

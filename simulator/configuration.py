@@ -172,7 +172,7 @@ def _level_hint(codes: list[str], level: str) -> str:
     if ":" in "".join(codes):
         seen.add("place")
     seen.discard(None)
-    seen.discard(level)
+    seen.discard("icb" if level in ("icb2024", "icb2026") else level)
     if seen:
         return f" (they look like {'/'.join(sorted(seen))} codes: a configuration must use one level throughout)"
     return ""

@@ -353,6 +353,12 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
     if not isinstance(keep, list) or any(k not in KEEP_WHOLE_UNITS for k in keep):
         raise ScenarioError(f"{source}: constraints.keep_whole must list some of {', '.join(KEEP_WHOLE_UNITS)}")
     b = model.blocks
+    # Keeping a unit whole binds only the blocks the scenario may move: a council straddling an ICB locked to today
+    # keeps its free part together, and the locked part stays where it is.
+    locked_blocks = np.zeros(model.n_blocks, dtype=bool)
+    for idx, _ in c.locked:
+        locked_blocks[idx] = True
+    first = len(c.groups)
     for unit in keep:
         col = {"icb": "icb_code", "sicbl": "sicbl_code", "lad": "lad_code"}[unit]
         if unit != "icb" and (b[col] == "").all():
@@ -366,6 +372,14 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
         for value, idx in b.groupby(col).groups.items():
             if len(idx) > 1:
                 c.groups.append((np.asarray(idx), f"{label} {value}"))
+    kept = [(np.asarray(idx)[~locked_blocks[np.asarray(idx)]], why) for idx, why in c.groups[first:]]
+    if c.within_region:
+        # Footprints are drawn region by region: a unit straddling NHS regions (six councils do, along ICB lines
+        # that are also region lines) is kept whole within each region's part, since no footprint may hold both.
+        region = b.region_ods.to_numpy()
+        kept = [(idx[region[idx] == r], f"{why} ({r} part)" if len(set(region[idx])) > 1 else why)
+                for idx, why in kept for r in sorted(set(region[idx]))]
+    c.groups = c.groups[:first] + [(idx, why) for idx, why in kept if len(idx) > 1]
     if flag("authorities_whole", False):
         c.groups += _authority_groups(model, authority_set)
     if flag("pathology_networks_whole", False):
@@ -382,18 +396,6 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
     if c.floor and c.ceiling and c.floor.value > c.ceiling.value:
         raise ScenarioError(f"{source}: population_floor {c.floor.value:,.0f} is above population_ceiling "
                             f"{c.ceiling.value:,.0f}")
-    if c.locked:
-        # Groups bind only the blocks the scenario may move (a council straddling a locked ICB keeps its free part
-        # together; the locked part stays where it is).
-        locked_blocks = np.zeros(model.n_blocks, dtype=bool)
-        for idx, _ in c.locked:
-            locked_blocks[idx] = True
-        kept = []
-        for idx, why in c.groups:
-            free = np.asarray(idx)[~locked_blocks[np.asarray(idx)]]
-            if len(free) > 1:
-                kept.append((free, why))
-        c.groups = kept
     return c
 
 

@@ -142,9 +142,11 @@ def _level_of(pairs: list[tuple[str, str]], source: str, declared: str | None) -
     if len(levels) > 1:
         raise InputFileError(f"{source}: mixes levels ({', '.join(sorted(levels))}); use one level throughout")
     level = levels.pop()
-    if declared and declared != level:
+    family = "icb" if declared in ("icb2024", "icb2026") else declared
+    if declared and family != level:
         raise InputFileError(f"{source}: declares level {declared} but its codes are {level} codes")
-    return level
+    # ICB codes name either map's ICBs; an export that says which is taken at its word.
+    return declared or level
 
 
 # ---------------------------------------------------------------------------------------------- geometry

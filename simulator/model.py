@@ -90,6 +90,10 @@ class Model:
         blocks = pd.concat([geo.blocks.reset_index(drop=True), inp.figures.reset_index(drop=True)], axis=1)
         for part in ("code", "ods", "name"):
             blocks[f"icb24_{part}"] = blocks[f"icb_{part}"]
+            if f"icb26_{part}" not in blocks:  # hand-built inputs with one map: it is both
+                blocks[f"icb26_{part}"] = blocks[f"icb_{part}"]
+        if "icb26_share" not in blocks:
+            blocks["icb26_share"] = 1.0
         if baseline == "2026":
             for part in ("code", "ods", "name"):
                 blocks[f"icb_{part}"] = blocks[f"icb26_{part}"]

@@ -20,6 +20,7 @@ from simulator.solvers.master import _cut_membership
 from simulator.solvers.run import optimise, sicbl_warm_start
 from simulator.solvers.scan import FootprintScan
 from simulator.solvers.term_bound import term_bound
+from tests.legacy import legacy, legacy_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +29,7 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 def _place(name: str, extra: str = ""):
     text = (SCENARIOS / name).read_text().replace('level = "sicbl"', 'level = "place"')
-    return parse_scenario(text + extra, name)
+    return parse_scenario(legacy(text + extra), name)
 
 
 def _matrix(footprints, n):

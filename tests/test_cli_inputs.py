@@ -48,8 +48,10 @@ def check_error(rc: int, out: str, err: str, fragments: list[str], level: str | 
     assert "Traceback" not in err and "internal error" not in err, err
     assert out == "", f"nothing goes to stdout on failure, got {out!r}"
     lines = [line for line in err.splitlines() if line.strip()]
-    expected_progress = [] if level is None else [f"loading the {level}-level model ..."]
-    assert lines[:-1] == expected_progress, f"stderr was {err!r}"
+    # "icb" stands for either ICB level: files of ICB codes name the 2024 or the April 2026 ICBs.
+    levels = ["icb2024", "icb2026"] if level == "icb" else [level]
+    allowed = [[]] if level is None else [[f"loading the {lv}-level model ..."] for lv in levels]
+    assert lines[:-1] in allowed, f"stderr was {err!r}"
     error = lines[-1]
     assert error.startswith("icbsim: error: "), error
     for fragment in fragments:
@@ -106,11 +108,11 @@ def _csv_cases(pairs, sicbl_codes) -> dict[str, tuple[str, str, list[str], str |
     no_footprint = csv_text(pairs).replace(f'{pairs[2][0]},"{pairs[2][1]}"', f"{pairs[2][0]}, ")
     return {
         "unknown-code": ("unknown.csv", csv_text(unknown),
-                         ["unknown.csv: 1 code(s) are not icb blocks: E54999999"], "icb"),
+                         ["unknown.csv: 1 code(s) are not icb2024 blocks: E54999999"], "icb"),
         "listed-twice": ("twice.csv", csv_text(pairs + [(pairs[3][0], "Again")]),
                          [f"twice.csv: block(s) assigned more than once: {pairs[3][0]}"], "icb"),
         "41-of-42": ("missing.csv", csv_text(pairs[:-1]),
-                     [f"missing.csv: 1 icb block(s) are not assigned: {dropped}"], "icb"),
+                     [f"missing.csv: 1 icb2024 block(s) are not assigned: {dropped}"], "icb"),
         "mixed-levels": ("mixed.csv", csv_text(pairs[:-1] + [(sicbl_codes[0], "X")]),
                          ["mixed.csv: mixes levels (icb, sicbl); use one level throughout"], None),
         "no-header": ("noheader.csv", csv_text(pairs, header=None),
@@ -155,7 +157,7 @@ def test_csv_level_contradicts_level_option(capsys, tmp_path, icb_pairs):
     path = tmp_path / "icb.csv"
     path.write_text(csv_text(icb_pairs))
     run_bad(capsys, tmp_path, ["--config", str(path), "--level", "sicbl"],
-            [f"{path}: holds icb codes, not sicbl codes"], None)
+            [f"{path}: holds icb2024 codes, not sicbl codes"], None)
 
 
 def test_noncontiguous_accepted_when_allowed(capsys, tmp_path, icb_pairs):
@@ -164,7 +166,7 @@ def test_noncontiguous_accepted_when_allowed(capsys, tmp_path, icb_pairs):
     out = tmp_path / "out"
     rc, stdout, err = run(capsys, ["evaluate", "--config", str(path), "--allow-noncontiguous", "--out", str(out)])
     assert rc == 0, err
-    assert err.splitlines() == ["loading the icb-level model ...",
+    assert err.splitlines() == ["loading the icb2024-level model ...",
                                 "wrote " + ", ".join(str(out / n) for n in
                                                      ["footprints.geojson", "footprints.csv", "assignment.csv",
                                                       "metrics.json"])]
@@ -209,7 +211,7 @@ def test_geojson_with_a_feature_missing(capsys, tmp_path, icb_export):
     gone = doc["features"].pop()["properties"]["members"]
     path = tmp_path / "short.geojson"
     path.write_text(json.dumps(doc))
-    run_bad(capsys, tmp_path, ["--config", str(path)], [f"{path}: 1 icb block(s) are not assigned: {gone[0]}"], "icb")
+    run_bad(capsys, tmp_path, ["--config", str(path)], [f"{path}: 1 icb2024 block(s) are not assigned: {gone[0]}"], "icb")
 
 
 # --------------------------------------------------------------------------------------------- scenarios
@@ -222,7 +224,7 @@ _TOML_CASES = {
                         ["weight of flow_leakage must be a number >= 0, not -1.0"], None),
     "floor-above-ceiling": ('name = "x"\nband = [3_000_000, 1_500_000]\n',
                             ["population band floor 3,000,000 must be below its ceiling 1,500,000"], None),
-    "bad-level": ('name = "x"\nlevel = "region"\n', ["level 'region' is not one of icb, sicbl, place"], None),
+    "bad-level": ('name = "x"\nlevel = "region"\n', ["level 'region' is not one of icb2026, icb2024, sicbl, place"], None),
     "unknown-constraint": ('name = "x"\n[constraints]\ncontiguous = true\n', ["unknown constraint(s) contiguous"], None),
 }
 
@@ -247,7 +249,7 @@ def test_scenario_start_file_of_another_level(capsys, tmp_path, icb_pairs):
     path = tmp_path / "scenario.toml"
     path.write_text('name = "x"\nlevel = "sicbl"\n[start]\nfile = "start.csv"\n')
     run_bad(capsys, tmp_path, ["--config", str(path)],
-            [f"{tmp_path / 'start.csv'}: holds icb codes but the scenario's level is sicbl"], None)
+            [f"{tmp_path / 'start.csv'}: holds icb2024 codes but the scenario's level is sicbl"], None)
 
 
 # --------------------------------------------------------------------------------------------- the --config file itself
@@ -416,7 +418,7 @@ def _subprocess_cases(tmp_path: Path, data_dir: Path, pairs) -> dict[str, tuple[
     dd = data_copy(data_dir, tmp_path / "data", copy=(rel,))
     line = truncate_mid_row(dd / rel)
     return {
-        "unknown-code": (["--config", str(bad_csv)], [f"{bad_csv}: 1 code(s) are not icb blocks: E54999999"], "icb"),
+        "unknown-code": (["--config", str(bad_csv)], [f"{bad_csv}: 1 code(s) are not icb2024 blocks: E54999999"], "icb"),
         "malformed-toml": (["--config", str(bad_toml)], [f"{bad_toml}: not valid TOML"], None),
         "truncated-data": (["--config", "baseline", "--level", "sicbl", "--data-dir", str(dd)],
                            [f"{rel}, line {line}: "], "sicbl"),

@@ -639,9 +639,9 @@ def test_score_terms_by_hand(models, raw, cm_gm):
     gp = raw["pop"].gp_registered_patients_2026_08
     fp = cm_gm.footprints
     outside = (np.maximum(1.5e6 - fp.population, 0) + np.maximum(fp.population - 2.5e6, 0)).sum()
-    assert terms["population_band"] == pytest.approx(outside / gp.sum(), rel=1e-9)
+    assert terms["population_band"] == pytest.approx(outside / 100_000, rel=1e-9)  # per 100,000 people
     assert terms["flow_leakage"] == pytest.approx(1 - cm_gm.overall["localisation_index"], rel=1e-9)
-    assert terms["statutory_bodies"] == pytest.approx(41 / 42, rel=1e-12)
+    assert terms["statutory_bodies"] == pytest.approx(41, rel=1e-12)
     assert terms["regions_crossed"] == pytest.approx(0.0, abs=1e-12)
     # At stake, as a share of the £ that would move if England were one footprint of today's 42 ICBs.
     a = raw["alloc"]
@@ -661,7 +661,7 @@ def test_score_terms_by_hand(models, raw, cm_gm):
     assert terms["allocation_spread"] == pytest.approx(cmgm_ss / england_ss, rel=REL)
     m = models["icb"]
     cross = evaluate(m, merged(m, {"X": [CM, STAFFS]}))
-    assert cross.terms["regions_crossed"] == pytest.approx(1 / 42, rel=1e-12)
+    assert cross.terms["regions_crossed"] == pytest.approx(1, rel=1e-12)
 
 
 def test_england_as_one_footprint_scores_one_on_convergence_terms(models):
@@ -671,7 +671,7 @@ def test_england_as_one_footprint_scores_one_on_convergence_terms(models):
                  "at_stake_need_adjusted"):
         assert ev.terms[term] == pytest.approx(1.0, rel=1e-9), term
     assert ev.terms["flow_leakage"] == pytest.approx(0.0, abs=1e-12)
-    assert ev.terms["regions_crossed"] == pytest.approx(6 / 42, rel=1e-12)
+    assert ev.terms["regions_crossed"] == pytest.approx(6, rel=1e-12)
 
 
 def test_weights_from_parameters_override_the_defaults(models):

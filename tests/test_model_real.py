@@ -213,7 +213,7 @@ def test_place_land_neighbours_are_neighbouring_lads(models, raw):
 def test_cross_thames_pairs_only_with_estuary_links(data_dir, models, level):
     plain = models[level]
     assert (plain.edges.kind != "estuary").all()
-    linked = load_model(level, data_dir, estuary_links=True)
+    linked = load_model(level, data_dir, estuary_links=True, baseline="2024")
     est = linked.edges[linked.edges.kind == "estuary"]
     icb_of = linked.blocks.icb_code.to_numpy()
     pairs = {frozenset((icb_of[a], icb_of[b])) for a, b in zip(est.a, est.b)}

@@ -14,6 +14,7 @@ from simulator.scenario import parse_scenario
 from simulator.solvers import LocalSearchSolver, Problem
 from simulator.solvers.neighbourhood import exchange_candidates, exchange_polish, pair_redraw, polish
 from simulator.solvers.run import optimise, sicbl_warm_start, start_configuration
+from tests.legacy import legacy, legacy_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 def _place(name: str, extra: str = ""):
     text = (SCENARIOS / name).read_text().replace('level = "sicbl"', 'level = "place"')
-    return parse_scenario(text + extra, name)
+    return parse_scenario(legacy(text + extra), name)
 
 
 def _connected(blocks: set[int], neighbours) -> bool:

@@ -12,6 +12,7 @@ from simulator.scenario import parse_scenario
 from simulator.solvers import Problem
 from simulator.solvers import run as run_module
 from simulator.solvers.run import default_restarts, optimise, restart_seeds
+from tests.legacy import legacy, legacy_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ def _place(name: str):
     text = (SCENARIOS / name).read_text()
     for level in ("icb", "sicbl"):
         text = text.replace(f'level = "{level}"', 'level = "place"')
-    return parse_scenario(text, name)
+    return parse_scenario(legacy(text), name)
 
 
 def test_restart_seeds_start_from_the_seed_and_differ():
@@ -42,7 +43,7 @@ def test_default_restarts_count_free_places(name, expected, place_model):
 
 def test_default_restarts_is_one_above_place_level(sicbl_model):
     text = (SCENARIOS / "region_east_of_england.toml").read_text()
-    problem = Problem.from_scenario(parse_scenario(text, "eoe"), sicbl_model)
+    problem = Problem.from_scenario(parse_scenario(legacy(text), "eoe"), sicbl_model)
     assert default_restarts(problem) == 1
 
 

@@ -27,6 +27,7 @@ from simulator.scenario import CONSTRAINT_KEYS, load_scenario, parse_scenario
 from simulator.solvers import ExactSolver, LocalSearchSolver, Problem
 from simulator.solvers.run import TERM_BOUND_METHOD, mend_pieces, optimise, refine
 from simulator.solvers.term_bound import term_bound
+from tests.legacy import legacy, legacy_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,7 @@ def scenario_text(level: str, constraints: str = "", extra: str = "") -> str:
 
 
 def make_problem(model, constraints: str = "", extra: str = "") -> Problem:
-    return Problem.from_scenario(parse_scenario(scenario_text(model.level, constraints, extra), "test"), model)
+    return Problem.from_scenario(parse_scenario(legacy(scenario_text(model.level, constraints, extra)), "test"), model)
 
 
 # The exact solver has two routes: a direct MILP for small candidate sets, and (above ``direct_limit``) a cut-
@@ -161,7 +162,7 @@ def brute_force(problem: Problem, region: str) -> tuple[float, int, int]:
 @pytest.fixture(scope="module")
 def national_icb(icb_model):
     """The national default scenario solved exactly at ICB level."""
-    scenario = load_scenario(SCENARIOS / "national_default.toml")
+    scenario = legacy_scenario(SCENARIOS / "national_default.toml")
     problem = Problem.from_scenario(scenario, icb_model)
     return scenario, problem, ExactSolver(problem).solve()
 
@@ -221,7 +222,7 @@ def test_national_icb_default_is_optimal_and_objective_is_the_score(icb_model, n
     assert solver.objective_ < problem.objective(problem.start.assignment)
     assert solver.runtime_ < 5
     d = solver.solution_dict()
-    assert d["solver"] == "exact" and d["status"] == "optimal" and d["footprints"] == 31 and d["level"] == "icb"
+    assert d["solver"] == "exact" and d["status"] == "optimal" and d["footprints"] == 31 and d["level"] == "icb2024"
 
 
 # --------------------------------------------------------------------------------------------- 3. constraints (exact, ICB)
@@ -501,7 +502,7 @@ def test_exact_must_merge_non_adjacent_large_pair(icb_model):
 
 
 def test_shipped_pathology_networks_whole_solves(sicbl_model):
-    scenario = load_scenario(SCENARIOS / "pathology_networks_whole.toml")
+    scenario = legacy_scenario(SCENARIOS / "pathology_networks_whole.toml")
     problem = Problem.from_scenario(scenario, sicbl_model)
     s = ExactSolver(problem).solve()
     assert s.status_ in ("optimal", "feasible", "infeasible")
@@ -558,8 +559,8 @@ def test_cli_infeasible_is_one_line_and_writes_nothing(icb_model, tmp_path, caps
 # --------------------------------------------------------------------------------------------- 5. local search
 @pytest.fixture(scope="module")
 def place_default(place_model):
-    text = (SCENARIOS / "national_default.toml").read_text().replace('level = "icb"', 'level = "place"')
-    scenario = parse_scenario(text, "national_default_place")
+    text = (SCENARIOS / "national_default.toml").read_text().replace('level = "icb2026"', 'level = "place"')
+    scenario = parse_scenario(legacy(text), "national_default_place")
     assert scenario.level == "place"
     return Problem.from_scenario(scenario, place_model)
 
@@ -615,7 +616,7 @@ def test_optimise_starts_from_the_scenarios_start(icb_model, national_icb):
     lines = [f"F{f} = [{', '.join(f'{chr(34)}{c}{chr(34)}' for c in codes[best.assignment == f])}]"
              for f in range(best.n_footprints)]
     text = scenario_text("icb", "n_footprints = [25, 31]") + "[start.footprints]\n" + "\n".join(lines) + "\n"
-    scenario = parse_scenario(text, "start_test")
+    scenario = parse_scenario(legacy(text), "start_test")
     assert scenario.start[0] == "footprints" and len(scenario.start[1]) == 42
     s = optimise(scenario, icb_model, solver="local_search", iterations=200)
     assert s.stats_["start_objective"] == pytest.approx(national_icb[2].objective_, abs=1e-9)
@@ -633,15 +634,16 @@ def test_cli_optimise_writes_outputs_and_solution(icb_model, tmp_path, capsys):
     assert SOLUTION_KEYS <= set(sol)
     assert sol["solver"] == "exact" and sol["status"] == "optimal" and sol["gap"] == 0.0 and sol["seed"] == 5
     assert sol["objective"] == pytest.approx(sol["bound"]) and sol["violations"] == []
-    assert sol["footprints"] == 31 and sol["objective"] == pytest.approx(sol["score"], abs=1e-9)
+    # The national default starts from today's 36 ICBs (level icb2026).
+    assert sol["footprints"] == 27 and sol["objective"] == pytest.approx(sol["score"], abs=1e-9)
     last = stdout.strip().splitlines()[-1]
     assert last.startswith("solver exact:") and "gap 0.00%" in last and "optimal" in last
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["score"] == pytest.approx(sol["objective"], abs=1e-5)
     geo = json.loads((out / "footprints.geojson").read_text())
-    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 31
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 27
     rows = (out / "assignment.csv").read_text().strip().splitlines()
-    assert len(rows) == 43 and rows[0].startswith("unit_code,footprint")
+    assert len(rows) == 37 and rows[0].startswith("unit_code,footprint")
     # the written assignment re-evaluates to the same score
     rc = main(["evaluate", "--config", str(out / "assignment.csv")])
     stdout, _ = capsys.readouterr()
@@ -715,15 +717,16 @@ SCENARIO_FILES = sorted(p.name for p in SCENARIOS.glob("*.toml"))
 
 
 def test_scenario_set_is_complete():
-    assert len(SCENARIO_FILES) == 15
+    assert len(SCENARIO_FILES) == 18
     assert sum(name.startswith("region_") for name in SCENARIO_FILES) == 7
+    assert sum(name.startswith("backtest_2026_") for name in SCENARIO_FILES) == 3
 
 
 @pytest.mark.parametrize("name", SCENARIO_FILES)
 def test_shipped_scenario_parses_and_resolves(name, icb_model, sicbl_model, place_model):
-    scenario = load_scenario(SCENARIOS / name)
+    scenario = legacy_scenario(SCENARIOS / name)
     assert set(scenario.constraints) <= CONSTRAINT_KEYS
-    model = {"icb": icb_model, "sicbl": sicbl_model, "place": place_model}[scenario.level]
+    model = {"icb2024": icb_model, "sicbl": sicbl_model, "place": place_model}[scenario.level]
     problem = Problem.from_scenario(scenario, model)
     assert problem.model.level == scenario.level
     assert problem.constraints.contiguity
@@ -741,7 +744,7 @@ REGIONAL = ["region_east_of_england.toml", "region_london.toml", "region_midland
 
 @pytest.mark.parametrize("name", REGIONAL)
 def test_regional_scenario_solves_to_optimal(name, sicbl_model):
-    scenario = load_scenario(SCENARIOS / name)
+    scenario = legacy_scenario(SCENARIOS / name)
     problem = Problem.from_scenario(scenario, sicbl_model)
     t = time.perf_counter()
     s = ExactSolver(problem).solve()
@@ -759,7 +762,7 @@ def test_regional_scenario_solves_to_optimal(name, sicbl_model):
 @pytest.fixture(scope="module")
 def national_sicbl(sicbl_model):
     """The national default solved exactly at sub-ICB level."""
-    scenario = load_scenario(SCENARIOS / "national_default_sicbl.toml")
+    scenario = legacy_scenario(SCENARIOS / "national_default_sicbl.toml")
     problem = Problem.from_scenario(scenario, sicbl_model)
     return scenario, problem, ExactSolver(problem).solve()
 
@@ -797,8 +800,8 @@ def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model,
     before = np.array(refined.names)[refined.assignment]
     after = np.array(mended.names)[mended.assignment]
     assert 1 <= (before != after).sum() <= 5  # only the detached piece moves
-    place_scenario = parse_scenario((SCENARIOS / "national_default_sicbl.toml").read_text()
-                                    .replace('level = "sicbl"', 'level = "place"'), "national_default_place")
+    place_scenario = parse_scenario(legacy((SCENARIOS / "national_default_sicbl.toml").read_text()
+                                    .replace('level = "sicbl"', 'level = "place"')), "national_default_place")
     problem = Problem.from_scenario(place_scenario, place_model)
     assert problem.violations(mended) == []
     ls = optimise(place_scenario, place_model, solver="auto", iterations=300)
@@ -824,13 +827,13 @@ def test_regional_place_scenario_is_proven_optimal_by_auto(name, sicbl_model, pl
     the place-level optimum; it can be no worse than the sub-ICB optimum refined to places, and a local search
     started from it finds nothing better."""
     text = (SCENARIOS / name).read_text()
-    place_scenario = parse_scenario(text.replace('level = "sicbl"', 'level = "place"'), name)
+    place_scenario = parse_scenario(legacy(text.replace('level = "sicbl"', 'level = "place"')), name)
     s = optimise(place_scenario, place_model, solver="auto")
     problem = Problem.from_scenario(place_scenario, place_model)
     assert s.name == "exact" and s.status_ == "optimal" and s.gap_ == 0.0 and s.bound_ == pytest.approx(s.objective_)
     assert problem.violations(s.configuration_) == []
     assert 10_000 < s.stats_["candidates_feasible"] <= 500_000
-    sicbl_problem = Problem.from_scenario(load_scenario(SCENARIOS / name), sicbl_model)
+    sicbl_problem = Problem.from_scenario(legacy_scenario(SCENARIOS / name), sicbl_model)
     coarse = ExactSolver(sicbl_problem).solve()
     refined = refine(coarse.configuration_, place_model, allow_noncontiguous=True)
     assert refined.noncontiguous_footprints() == []  # in these regions the refined answer stays in one piece
@@ -843,8 +846,8 @@ def test_regional_place_scenario_is_proven_optimal_by_auto(name, sicbl_model, pl
 @pytest.mark.parametrize("name", ["national_default.toml", "london_as_one.toml", "example_north_west_merger.toml",
                                   "mayoral_authorities_whole.toml"])
 def test_other_shipped_scenarios_solve_to_optimal(name, icb_model, sicbl_model):
-    scenario = load_scenario(SCENARIOS / name)
-    model = {"icb": icb_model, "sicbl": sicbl_model}[scenario.level]
+    scenario = legacy_scenario(SCENARIOS / name)
+    model = {"icb2024": icb_model, "sicbl": sicbl_model}[scenario.level]
     problem = Problem.from_scenario(scenario, model)
     s = ExactSolver(problem).solve()
     assert s.status_ == "optimal" and problem.violations(s.configuration_) == []
@@ -853,20 +856,29 @@ def test_other_shipped_scenarios_solve_to_optimal(name, icb_model, sicbl_model):
         assert frozenset(london.tolist()) in parts(s.configuration_)
 
 
-def test_published_design_rules_at_place_level(place_model):
-    """Today's map breaks the 1m floor: the local search repairs its start by merging, then meets every rule."""
+def test_published_design_rules_at_place_level(place_model_2026):
+    """Today's map breaks the 1m floor and has 36 ICBs, not 26: the local search repairs its start by merging,
+    then meets every published rule."""
     from simulator.scenario import load_scenario
     from simulator.solvers.run import optimise
 
+    place_model = place_model_2026
     sc = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "published_design_rules.toml")
-    solver = optimise(sc, place_model, seed=0, iterations=3000)
+    assert sc.baseline == "2026" and sc.level == "place"
+    solver = optimise(sc, place_model, seed=0, iterations=3000, restarts=1)
     cfg = solver.configuration_
     assert solver.problem.violations(cfg) == []
-    assert "start_repaired" in solver.stats_
+    assert cfg.n_footprints == 26  # "26 leadership teams nationally"
     pop = np.bincount(cfg.assignment, weights=place_model.population("gp_registered"))
     assert pop.min() >= 1_000_000
     lads = place_model.blocks.lad_code.to_numpy()
-    assert all(len(set(cfg.assignment[lads == lad])) == 1 for lad in set(lads))  # every council whole
+    regions = place_model.blocks.region_ods.to_numpy()
+    # Every council whole (within each NHS region: six councils straddle region lines, and footprints may not)
+    assert all(len(set(cfg.assignment[(lads == lad) & (regions == r)])) <= 1 for lad in set(lads) for r in set(regions))
+    straddling = {lad for lad in set(lads) if len(set(regions[lads == lad])) > 1}
+    assert all(len(set(cfg.assignment[lads == lad])) == 1 for lad in set(lads) - straddling)
+    assert len(straddling) == 6
+    assert all(len(set(regions[cfg.assignment == f])) == 1 for f in range(cfg.n_footprints))  # region by region
     acute = np.bincount(place_model.trust_host[(place_model.trust_host >= 0) & place_model.trusts.acute.to_numpy()],
                         minlength=place_model.n_blocks)
     assert np.bincount(cfg.assignment, weights=acute).min() >= 2

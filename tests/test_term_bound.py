@@ -14,6 +14,7 @@ from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers.term_bound import term_bound
+from tests.legacy import legacy, legacy_scenario
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ def _problem(name: str, model) -> Problem:
     text = (SCENARIOS / f"{name}.toml").read_text()
     for level in ("icb", "sicbl"):
         text = text.replace(f'level = "{level}"', 'level = "place"')
-    return Problem.from_scenario(parse_scenario(text, name), model)
+    return Problem.from_scenario(parse_scenario(legacy(text), name), model)
 
 
 def _random_configuration(problem: Problem, rng: np.random.Generator, pieces: int) -> np.ndarray:

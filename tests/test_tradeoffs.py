@@ -13,6 +13,7 @@ from simulator.metrics.score import scorer
 from simulator.scenario import load_scenario, parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers.tradeoffs import pareto, sensitivity, top_k
+from tests.legacy import legacy, legacy_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SOUTH_WEST = """
@@ -74,7 +75,7 @@ def _brute_force(problem):
 
 @pytest.fixture(scope="module")
 def sw_problem(icb_model):
-    return Problem.from_scenario(parse_scenario(SOUTH_WEST, "sw"), icb_model)
+    return Problem.from_scenario(parse_scenario(legacy(SOUTH_WEST), "sw"), icb_model)
 
 
 def _key(a):
@@ -116,7 +117,7 @@ def test_pareto_rejects_bad_terms(sw_problem):
 
 
 def test_sensitivity_is_deterministic_and_consistent(icb_model):
-    problem = Problem.from_scenario(load_scenario(SCENARIOS / "national_default.toml"), icb_model)
+    problem = Problem.from_scenario(legacy_scenario(SCENARIOS / "national_default.toml"), icb_model)
     a = sensitivity(problem, runs=6, seed=3)
     b = sensitivity(problem, runs=6, seed=3)
     assert np.array_equal(a.together, b.together) and a.robust_pairs == b.robust_pairs

@@ -363,7 +363,7 @@ def _named(problem: Problem, assignment: np.ndarray) -> Configuration:
             by[icb_name[i]] = by.get(icb_name[i], 0.0) + pop[i]
         parts = sorted(by, key=lambda k: -by[k])
         name = " + ".join(parts) if len(parts) <= 3 else f"{' + '.join(parts[:3])} + {len(parts) - 3} more"
-        if m.level != "icb" and any((m.blocks.icb_name.to_numpy() == part).sum() != sum(icb_name[idx] == part)
+        if m.level not in ("icb2024", "icb2026") and any((m.blocks.icb_name.to_numpy() == part).sum() != sum(icb_name[idx] == part)
                                     for part in parts):
             name += " (part)"
         base, k = name, 2

@@ -192,7 +192,7 @@ class LocalSearchSolver(Solver):
         self.status_ = "feasible"
         self.stats_.update({"iterations": it + 1, "moves_tried": tried, "moves_accepted": accepted,
                             "stopped_by": stopped, "start_objective": p.objective(self.start.assignment)})
-        if self.want_bound and m.level in ("icb", "sicbl"):
+        if self.want_bound and m.level in ("icb2026", "icb2024", "sicbl"):
             self.bound_ = lp_bound(p)
             if self.bound_ is not None and self.bound_ >= self.objective_ - 1e-9:
                 self.status_ = "optimal"

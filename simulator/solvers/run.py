@@ -198,8 +198,8 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
     if restarts is not None and restarts < 1:
         raise ScenarioError(f"restarts must be 1 or more (got {restarts})")
     problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
-    big_max_moved = problem.constraints.max_moved is not None and model.level != "icb"
-    if solver == "exact" or (solver == "auto" and model.level in ("icb", "sicbl") and not big_max_moved):
+    big_max_moved = problem.constraints.max_moved is not None and model.level not in ("icb2024", "icb2026")
+    if solver == "exact" or (solver == "auto" and model.level in ("icb2026", "icb2024", "sicbl") and not big_max_moved):
         return _exact(problem, solver, seed, time_limit, iterations, progress)
     skipped = {}
     began = time.perf_counter()
