@@ -19,6 +19,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+TOMLDecodeError = tomllib.TOMLDecodeError
+"""Raised by :func:`loads_toml` on text that is not valid TOML."""
+
 _TOP_KEYS = {"name", "description", "level", "population_measure", "band", "authority_set", "estuary_links",
              "allow_noncontiguous", "weights", "start", "constraints"}
 _START_KEYS = {"from", "file", "footprints"}
@@ -51,6 +54,17 @@ class Scenario:
     path: Path | None = None
 
 
+def loads_toml(text: str) -> dict[str, Any]:
+    """Parse TOML text with ``tomllib`` (Python 3.11+) or its backport ``tomli`` (Python 3.10).
+
+    Raises
+    ------
+    TOMLDecodeError
+        If the text is not valid TOML.
+    """
+    return tomllib.loads(text)
+
+
 def _type(value, types, what: str, source: str):
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,))):
         names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
@@ -67,8 +81,8 @@ def parse_scenario(text: str, source: str = "scenario", base_dir: Path | None = 
         With the file and the key at fault.
     """
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        doc = loads_toml(text)
+    except TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML ({exc})") from None
     unknown = set(doc) - _TOP_KEYS
     if unknown:

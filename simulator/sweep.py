@@ -7,13 +7,13 @@ import io
 import itertools
 import json
 import re
-import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from simulator.errors import IcbSimError, ScenarioError
+from simulator.scenario import TOMLDecodeError, loads_toml
 
 BACKENDS = ("process", "dask", "ray")
 SUMMARY_COLUMNS = ["run", "folder", "status", "objective", "bound", "gap", "score", "footprints", "in_band",
@@ -50,8 +50,8 @@ def parse_vary(specs: list[str]) -> list[tuple[str, list[Any]]]:
 
 def _literal(text: str) -> Any:
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        return loads_toml(f"v = {text}")["v"]
+    except TOMLDecodeError:
         return text
 
 
@@ -191,7 +191,7 @@ def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1
         raise ScenarioError(f"{path}: no such scenario file")
     text = path.read_text(encoding="utf-8")
     parse_scenario(text, str(path), path.parent)  # fail early on a bad base scenario
-    doc = tomllib.loads(text)
+    doc = loads_toml(text)
     vary = parse_vary(vary_specs)
     runs = grid(vary)
     texts = {}
