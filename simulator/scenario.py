@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import tomli_w
 
 from boundaries.finance import DEFAULT_MEASURE, POPULATION_MEASURES
 from boundaries.geography import LEVELS
@@ -63,6 +67,40 @@ def loads_toml(text: str) -> dict[str, Any]:
         If the text is not valid TOML.
     """
     return tomllib.loads(text)
+
+
+def dumps_scenario(doc: Mapping[str, Any]) -> str:
+    """A scenario document (as :func:`loads_toml` reads it) as TOML text that reads back to the same document.
+
+    Key order is kept: top-level values first, then one ``[table]`` per table. Arrays are written one item per
+    line (``tomli-w``'s layout).
+
+    Parameters
+    ----------
+    doc
+        Tables, lists, strings, numbers and booleans. TOML has no null: a key whose value is None is left out
+        (a scenario reads an absent key as its default). NumPy scalars are written as the Python numbers they
+        hold.
+
+    Raises
+    ------
+    TypeError
+        For a value TOML cannot hold (None inside a list, or an object of another type).
+    """
+    return tomli_w.dumps(_plain(doc, "doc"))
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with Nones dropped from tables and NumPy scalars made Python numbers (see dumps_scenario)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        if any(v is None for v in value):
+            raise TypeError(f"{where}: TOML cannot hold None inside a list")
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _type(value, types, what: str, source: str):
