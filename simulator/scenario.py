@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import tomli_w
 
 from boundaries.finance import DEFAULT_MEASURE, POPULATION_MEASURES
 from boundaries.errors import DataError
@@ -19,6 +23,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+TOMLDecodeError = tomllib.TOMLDecodeError
+"""Raised by :func:`loads_toml` on text that is not valid TOML."""
 
 _TOP_KEYS = {"name", "description", "baseline", "level", "population_measure", "band", "authority_set", "estuary_links",
              "allow_noncontiguous", "weights", "start", "constraints"}
@@ -56,6 +63,51 @@ class Scenario:
     path: Path | None = None
 
 
+def loads_toml(text: str) -> dict[str, Any]:
+    """Parse TOML text with ``tomllib`` (Python 3.11+) or its backport ``tomli`` (Python 3.10).
+
+    Raises
+    ------
+    TOMLDecodeError
+        If the text is not valid TOML.
+    """
+    return tomllib.loads(text)
+
+
+def dumps_scenario(doc: Mapping[str, Any]) -> str:
+    """A scenario document (as :func:`loads_toml` reads it) as TOML text that reads back to the same document.
+
+    Key order is kept: top-level values first, then one ``[table]`` per table. Arrays are written one item per
+    line (``tomli-w``'s layout).
+
+    Parameters
+    ----------
+    doc
+        Tables, lists, strings, numbers and booleans. TOML has no null: a key whose value is None is left out
+        (a scenario reads an absent key as its default). NumPy scalars are written as the Python numbers they
+        hold.
+
+    Raises
+    ------
+    TypeError
+        For a value TOML cannot hold (None inside a list, or an object of another type).
+    """
+    return tomli_w.dumps(_plain(doc, "doc"))
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with Nones dropped from tables and NumPy scalars made Python numbers (see dumps_scenario)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        if any(v is None for v in value):
+            raise TypeError(f"{where}: TOML cannot hold None inside a list")
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def _type(value, types, what: str, source: str):
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,))):
         names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
@@ -72,8 +124,8 @@ def parse_scenario(text: str, source: str = "scenario", base_dir: Path | None = 
         With the file and the key at fault.
     """
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        doc = loads_toml(text)
+    except TOMLDecodeError as exc:
         raise ScenarioError(f"{source}: not valid TOML ({exc})") from None
     unknown = set(doc) - _TOP_KEYS
     if unknown:

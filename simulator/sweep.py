@@ -7,13 +7,13 @@ import io
 import itertools
 import json
 import re
-import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from simulator.errors import IcbSimError, ScenarioError
+from simulator.scenario import TOMLDecodeError, dumps_scenario, loads_toml
 
 BACKENDS = ("process", "dask", "ray")
 SUMMARY_COLUMNS = ["run", "folder", "status", "objective", "bound", "gap", "score", "footprints", "in_band",
@@ -50,8 +50,8 @@ def parse_vary(specs: list[str]) -> list[tuple[str, list[Any]]]:
 
 def _literal(text: str) -> Any:
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+        return loads_toml(f"v = {text}")["v"]
+    except TOMLDecodeError:
         return text
 
 
@@ -91,36 +91,6 @@ def apply_values(doc: dict, values: tuple[tuple[str, Any], ...]) -> dict:
         else:
             raise ScenarioError(f"--vary {key}: {'.'.join(parts[:-1])} is not a table")
     return doc
-
-
-def _toml(doc: dict) -> str:
-    """Minimal TOML writer for scenario documents (tables of scalars, lists and inline tables)."""
-    def val(v):
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v)
-        if isinstance(v, str):
-            return json.dumps(v)
-        if isinstance(v, list):
-            return "[" + ", ".join(val(x) for x in v) + "]"
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + " }"
-        raise TypeError(type(v))
-
-    def key(k: str) -> str:
-        return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)  # footprint names have spaces
-
-    top = [f"{key(k)} = {val(v)}" for k, v in doc.items() if not isinstance(v, dict)]
-    tables = []
-    for k, v in doc.items():
-        if isinstance(v, dict):
-            sub = {a: b for a, b in v.items() if not isinstance(b, dict)}
-            tables.append(f"[{key(k)}]\n" + "\n".join(f"{key(a)} = {val(b)}" for a, b in sub.items()))
-            for a, b in v.items():
-                if isinstance(b, dict):
-                    tables.append(f"[{key(k)}.{key(a)}]\n" + "\n".join(f"{key(x)} = {val(y)}" for x, y in b.items()))
-    return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
 
 
 def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, iterations: int | None,
@@ -191,12 +161,12 @@ def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1
         raise ScenarioError(f"{path}: no such scenario file")
     text = path.read_text(encoding="utf-8")
     parse_scenario(text, str(path), path.parent)  # fail early on a bad base scenario
-    doc = tomllib.loads(text)
+    doc = loads_toml(text)
     vary = parse_vary(vary_specs)
     runs = grid(vary)
     texts = {}
     for r in runs:  # validate every variant before starting any work
-        t = _toml(apply_values(doc, r.values))
+        t = dumps_scenario(apply_values(doc, r.values))
         parse_scenario(t, f"{r.folder}/scenario.toml", path.parent)
         texts[r.index] = t
     if jobs < 1:

@@ -142,7 +142,7 @@ class Workspace:
 
 def scenario_toml(workspace: "Workspace", name: str = "Scenario from the app") -> str:
     """The workspace as a scenario file (level, measure, band, weights and its footprints as the start)."""
-    from simulator.sweep import _toml
+    from simulator.scenario import dumps_scenario
 
     cfg = workspace.configuration
     p = workspace.params
@@ -150,7 +150,7 @@ def scenario_toml(workspace: "Workspace", name: str = "Scenario from the app") -
     doc = {"name": name, "level": workspace.model.level, "population_measure": p.population_measure,
            "band": [float(p.band[0]), float(p.band[1])], "authority_set": p.authority_set,
            "weights": dict(p.weights), "start": {"footprints": footprints}}
-    return _toml(doc)
+    return dumps_scenario(doc)
 
 
 # ---------------------------------------------------------------------------------------------- uploads

@@ -543,6 +543,20 @@ def test_infeasible_too_few_footprints_under_hard_ceiling(icb_model, route):
     assert "5 footprints" in why and "England" in why
 
 
+
+@pytest.mark.integration
+@pytest.mark.parametrize("route", ROUTES)
+def test_infeasible_conflict_names_the_constraints_to_relax(icb_model, route):
+    """42 footprints at ICB level leaves every ICB alone, so Somerset and Dorset cannot merge (together 1.4m,
+    under the ceiling: no direct check sees it). Each relaxed alone makes the scenario feasible; the unrelated
+    lock and must-not-merge pair do not, and are not named."""
+    why = infeasible(icb_model, 'n_footprints = 42\nmust_merge = [["QSL", "QVV"]]\n'
+                                'must_not_merge = [["QE1", "QKK"]]\nlocked_to_today = ["QKK"]', route)
+    assert len(why) == 1 and why[0].startswith("the constraints conflict; relaxing any one of these")
+    named = why[0].split(": ", 1)[1]
+    assert named == "the number of footprints, keeping groups whole (must-merge pair QSL-QVV)"
+    assert "locked" not in named and "must-not-merge" not in named
+
 def test_cli_infeasible_is_one_line_and_writes_nothing(icb_model, tmp_path, capsys):
     path = tmp_path / "gm_cm.toml"
     path.write_text(scenario_text("icb", 'must_merge = [["QOP", "QYG"]]\npopulation_ceiling = 2_500_000'))
@@ -609,6 +623,20 @@ def test_local_search_zero_iterations_returns_the_start(icb_model):
     s = LocalSearchSolver(problem, iterations=0).solve()
     assert s.configuration_.same_partition(problem.start)
 
+
+
+@pytest.mark.integration
+def test_local_search_bound_is_finite_and_below_its_objective(sicbl_model):
+    """``bound=True`` uses the exact solver's relaxation: on the South West (sub-ICB level) the bound is below
+    what the search found, and below the proven optimum."""
+    problem = Problem.from_scenario(load_scenario(SCENARIOS / "region_south_west.toml"), sicbl_model)
+    optimum = ExactSolver(problem).solve().objective_
+    start = LocalSearchSolver(problem, bound=True, iterations=0).solve()
+    assert start.bound_ is not None and np.isfinite(start.bound_)
+    assert start.bound_ <= optimum + 1e-9 < start.objective_ and start.status_ == "feasible" and start.gap_ > 0
+    s = LocalSearchSolver(problem, bound=True, iterations=5000).solve()
+    assert s.bound_ == pytest.approx(start.bound_, abs=1e-12)
+    assert np.isfinite(s.bound_) and s.bound_ <= s.objective_ + 1e-9
 
 def test_optimise_starts_from_the_scenarios_start(icb_model, national_icb):
     best = national_icb[2].configuration_

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from simulator.cli import main
 from simulator.errors import ScenarioError
+from simulator.scenario import dumps_scenario, loads_toml, parse_scenario
 from simulator.sweep import apply_values, grid, parse_vary, sweep
 
 SCENARIO = str(Path(__file__).resolve().parent.parent / "scenarios" / "region_south_west.toml")
@@ -33,6 +35,31 @@ def test_grid_is_the_cartesian_product_in_a_fixed_order():
         "0002_weights.flow_leakage=5_band.1=2000000", "0003_weights.flow_leakage=5_band.1=2500000"]
     doc = apply_values({"band": [1, 2], "weights": {}}, runs[3].values)
     assert doc == {"band": [1, 2500000], "weights": {"flow_leakage": 5}}
+
+
+@pytest.mark.parametrize("path", sorted((Path(SCENARIO).parent).glob("*.toml")), ids=lambda p: p.name)
+def test_written_scenario_reads_back_the_same(path):
+    """Every shipped scenario, and a variant of it, survives the writer the sweep uses: same document, same order."""
+    doc = loads_toml(path.read_text(encoding="utf-8"))
+    for d in (doc, apply_values(doc, (("weights.flow_leakage", 2.5), ("band", [1_000_000, 3_000_000])))):
+        text = dumps_scenario(d)
+        back = loads_toml(text)
+        assert back == d and list(back) == list(d)
+        parse_scenario(text, "variant.toml", path.parent)
+
+
+def test_dumps_scenario_awkward_values():
+    """Names with quotes, backslashes, newlines and accents, NumPy numbers, and None (TOML has no null)."""
+    names = {'Bath "and" Wiltshire': ["QOX"], "back\\slash\nnew line": ["QR1"], "Tyne & Wear – Nord": ["QHM"]}
+    doc = {"name": "Awkward", "description": None, "level": "icb", "band": [np.float64(1e6), np.int64(3_000_000)],
+           "weights": {"flow_leakage": np.float32(0.5), "at_stake": None}, "start": {"footprints": names}}
+    text = dumps_scenario(doc)
+    back = loads_toml(text)
+    assert list(back) == ["name", "level", "band", "weights", "start"]
+    assert back["band"] == [1e6, 3_000_000] and type(back["band"][1]) is int
+    assert back["weights"] == {"flow_leakage": 0.5} and back["start"]["footprints"] == names
+    with pytest.raises(TypeError, match="None inside a list"):
+        dumps_scenario({"band": [1.0, None]})
 
 
 @pytest.mark.parametrize("spec, message", [

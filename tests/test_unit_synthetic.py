@@ -212,3 +212,37 @@ def test_write_outputs_is_all_or_nothing(model, tmp_path, monkeypatch):
     with pytest.raises(OutputError, match="no output was kept"):
         write_outputs(out2, files)
     assert list(out2.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------- solvers
+def _problem(model, constraints: str = ""):
+    from simulator.scenario import parse_scenario
+    from simulator.solvers import Problem
+
+    return Problem.from_scenario(parse_scenario(f'level = "sicbl"\n[constraints]\n{constraints}\n', "t"), model)
+
+
+def test_explainer_names_the_two_conflicting_constraints(model):
+    """Six footprints means every block alone; S1 and S2 must merge: relaxing either one fixes it, relaxing the
+    unrelated must-not-merge pair does not. No direct check sees this conflict, so the deletion filter runs."""
+    from simulator.solvers import ExactSolver
+
+    s = ExactSolver(_problem(model, 'n_footprints = 6\nmust_merge = [["S1", "S2"]]\n'
+                                    'must_not_merge = [["S3", "S4"]]')).solve()
+    assert s.status_ == "infeasible"
+    assert s.explanation_ == ["the constraints conflict; relaxing any one of these makes the scenario feasible: "
+                              "the number of footprints, keeping groups whole (must-merge pair S1-S2)"]
+
+
+def test_local_search_bound_is_below_what_it_finds(model):
+    from simulator.solvers import ExactSolver, LocalSearchSolver
+
+    problem = _problem(model)
+    best = ExactSolver(problem).solve().objective_
+    for iterations in (0, 2000):
+        s = LocalSearchSolver(problem, bound=True, iterations=iterations).solve()
+        assert s.bound_ is not None and np.isfinite(s.bound_)
+        assert s.bound_ <= best + 1e-9 and s.bound_ <= s.objective_ + 1e-9
+    # Contiguity off: the relaxation over connected footprints would not bound the search, so there is none.
+    loose = LocalSearchSolver(_problem(model, "contiguity = false"), bound=True, iterations=100).solve()
+    assert loose.bound_ is None and loose.objective_ is not None

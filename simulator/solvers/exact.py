@@ -23,7 +23,7 @@ from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.metrics.score import scorer
 from simulator.solvers.base import Problem, Solver
 from simulator.solvers.enumerate import connected_sets
-from simulator.solvers.master import cut_strengthened_bound
+from simulator.solvers.master import MasterBound, cut_strengthened_bound
 
 _CHUNK = 50_000
 
@@ -136,6 +136,30 @@ class ExactSolver(Solver):
             hi.append(cons.n_footprints[1])
         return rows, lo, hi
 
+    def relaxation(self, C: sp.csr_matrix, costs: np.ndarray, time_limit: float | None = None,
+                   max_rounds: int = 50) -> MasterBound:
+        """Lower bound of the set-partitioning model over the candidates ``C`` (with the scenario's global rows).
+
+        Parameters
+        ----------
+        C, costs
+            Candidate footprints and their costs, as from :meth:`candidates`.
+        time_limit
+            Seconds for the column generation and cut rounds (the bound stays valid when cut short).
+        max_rounds
+            Rounds of subset-row cuts; 0 gives the plain LP relaxation (enough to test feasibility).
+
+        Returns
+        -------
+        MasterBound
+            ``feasible`` is False if even the LP relaxation has no solution. ``bound`` and ``plain_lp`` leave out
+            the score's constant (``self.constant``, set by :meth:`candidates`). The relaxation ignores
+            ``max_moved``, so its bound is valid but weaker for such scenarios.
+        """
+        rows, lo, hi = self.global_rows(C)
+        return cut_strengthened_bound(C, costs, list(zip(rows, lo, hi)), time_limit=time_limit,
+                                      max_rounds=max_rounds, progress=self.progress)
+
     def _keeper_pairs(self, C: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(start footprint, candidate, overlap) for every candidate overlapping a starting footprint.
 
@@ -211,10 +235,8 @@ class ExactSolver(Solver):
             self._finish(C, costs, res, lp_bound=None)
             return
         # Lower bound and reduced costs: column generation over the candidates, strengthened by subset-row cuts.
-        rows, lo, hi = self.global_rows(C)
         deadline = self._deadline(t0)
-        mb = cut_strengthened_bound(C, costs, list(zip(rows, lo, hi)),
-                                    time_limit=None if deadline is None else deadline / 2, progress=self.progress)
+        mb = self.relaxation(C, costs, time_limit=None if deadline is None else deadline / 2)
         self.stats_.update(mb.stats)
         if not mb.feasible:
             self._infeasible()

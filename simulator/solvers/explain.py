@@ -74,10 +74,22 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str
     return out
 
 
-def _deletion_filter(problem) -> str:
-    """Relax one family of constraints at a time and report those whose removal makes the scenario feasible."""
+def _some(items: list[tuple[np.ndarray, str]], k: int = 3) -> str:
+    """The reasons of the first ``k`` (blocks, reason) items, so a family is named with its members."""
+    more = f" and {len(items) - k} more" if len(items) > k else ""
+    return "; ".join(why for _, why in items[:k]) + more
+
+
+def _deletion_filter(problem, time_limit: float = 10.0) -> str:
+    """Relax one family of constraints at a time and report those whose removal makes the scenario feasible.
+
+    A relaxed scenario counts as feasible when a configuration meeting its constraints is found: the plain LP
+    relaxation rules most out cheaply, then a MILP with no objective (the first feasible point ends it) must
+    find one within ``time_limit`` seconds. A family whose test cannot finish in time is left out.
+    """
     import copy
 
+    from simulator.errors import TooManyCandidates
     from simulator.solvers.exact import ExactSolver
 
     cons = problem.constraints
@@ -87,9 +99,9 @@ def _deletion_filter(problem) -> str:
         "staying within NHS regions": lambda c: setattr(c, "within_region", False),
         "the number of footprints": lambda c: setattr(c, "n_footprints", None),
         "the limit on blocks moved": lambda c: setattr(c, "max_moved", None),
-        "keeping groups whole": lambda c: setattr(c, "groups", []),
+        f"keeping groups whole ({_some(cons.groups)})": lambda c: setattr(c, "groups", []),
         "must-not-merge pairs": lambda c: setattr(c, "must_not_merge", []),
-        "locked ICBs": lambda c: setattr(c, "locked", []),
+        f"locked ICBs ({_some(cons.locked)})": lambda c: setattr(c, "locked", []),
         "the minimum of acute trusts": lambda c: setattr(c, "min_acute_trusts", 0),
     }
     binding = []
@@ -100,16 +112,19 @@ def _deletion_filter(problem) -> str:
             continue
         p2 = copy.copy(problem)
         p2.constraints = trial
+        s = ExactSolver(p2, max_candidates=500_000)
         try:
-            s = ExactSolver(p2, time_limit=30, max_candidates=500_000)
             C, costs = s.candidates()
-            if (np.asarray(C.sum(axis=0)).ravel() == 0).any():
-                continue
-            res, _ = s._lp(C, costs)
-            if res.status == 0:
-                binding.append(label)
-        except Exception:  # a family we cannot test quickly is left out of the verdict
+        except TooManyCandidates:  # relaxing this family (e.g. the ceiling) lets enumeration explode: untested
             continue
+        if (np.asarray(C.sum(axis=0)).ravel() == 0).any():
+            continue  # some block is in no candidate footprint: still infeasible
+        if not s.relaxation(C, costs, time_limit=time_limit, max_rounds=0).feasible:
+            continue
+        # The LP relaxation (which also ignores max_moved) can be feasible when no partition is: confirm.
+        res = s.partition_milp(C, np.zeros(C.shape[0]), time_limit)
+        if res.x is not None:
+            binding.append(label)
     if binding:
         return "the constraints conflict; relaxing any one of these makes the scenario feasible: " + \
             ", ".join(binding)

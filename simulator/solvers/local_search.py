@@ -35,7 +35,8 @@ class LocalSearchSolver(Solver):
         (start, end) temperatures of the geometric cooling schedule, in score units (default
         ``DEFAULT_TEMPERATURE``).
     bound
-        Compute a lower bound with the exact solver's LP relaxation (ICB and sub-ICB levels).
+        Compute a lower bound with the exact solver's cut-strengthened LP relaxation (ICB and sub-ICB levels;
+        none with contiguity off).
     """
 
     name = "local_search"
@@ -263,11 +264,27 @@ def repair_start(problem: Problem, config: Configuration, max_merges: int = 500)
     return None if problem.violations(repaired) else repaired
 
 
-def lp_bound(problem: Problem) -> float | None:
-    """Lower bound from the LP relaxation over every feasible connected candidate footprint."""
+def lp_bound(problem: Problem, time_limit: float | None = None) -> float | None:
+    """Lower bound on the objective from the exact solver's cut-strengthened LP relaxation.
+
+    Parameters
+    ----------
+    problem
+        The problem (ICB or sub-ICB level: the relaxation enumerates every feasible connected footprint).
+    time_limit
+        Seconds for the relaxation; a relaxation cut short still gives a valid, weaker bound.
+
+    Returns
+    -------
+    float or None
+        The bound, or None if there is none: contiguity is off (the candidates are connected footprints, so
+        their relaxation would not bound a search that may leave them), or even the relaxation is infeasible.
+    """
     from simulator.solvers.exact import ExactSolver
 
+    if not problem.constraints.contiguity:
+        return None
     s = ExactSolver(problem)
     C, costs = s.candidates()
-    res, _ = s._lp(C, costs)
-    return float(res.fun) + s.constant if res.status == 0 else None
+    mb = s.relaxation(C, costs, time_limit=time_limit)
+    return float(mb.bound) + s.constant if mb.feasible else None
