@@ -1,8 +1,12 @@
-"""``simulator.compare``: worked by hand on the synthetic model."""
+"""``simulator.compare`` and ``icbsim compare``: worked by hand on the synthetic model, then on the real data."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -147,3 +151,123 @@ def test_configurations_of_different_models_are_refused(model):
     other.blocks = other.blocks.assign(code=[f"T{i}" for i in range(6)])
     with pytest.raises(ConfigurationError, match="not drawn on"):
         coassignment(model, config(model, AB), Configuration(other, np.zeros(6, int), ["all"]), np.arange(6))
+
+
+# --------------------------------------------------------------------------------------- real data, CLI
+@pytest.fixture(autouse=True)
+def _no_debug(monkeypatch):
+    """``ICBSIM_DEBUG`` would turn internal errors into tracebacks; the tests check what users see."""
+    monkeypatch.delenv("ICBSIM_DEBUG", raising=False)
+
+
+def _run(capsys, argv: list[str]) -> tuple[int, str, str]:
+    from simulator.cli import main
+
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.integration
+def test_2024_against_2026_at_place_level(capsys, tmp_path, data_dir):
+    out = tmp_path / "cmp"
+    rc, text, _ = _run(capsys, ["compare", "2024", "2026", "--level", "place", "--data-dir", str(data_dir),
+                                "--out", str(out)])
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["coassignment.csv", "comparison.json", "correspondence.csv",
+                                                     "differences.csv"]
+    doc = json.loads((out / "comparison.json").read_text())
+    o = doc["overall"]
+    # The 2024 map merges no pair of blocks from different 2024 ICBs; the 2026 map merges 605 place pairs.
+    assert (o["tp"], o["fp"], o["fn"]) == (0, 0, 605)
+    assert o["precision"] is None and o["recall"] == 0.0 and o["f1"] == 0.0
+    assert o["a_footprints"] == 42 and o["b_footprints"] == 36 and o["footprints_identical"] == 29
+    co = pd.read_csv(out / "coassignment.csv").set_index("region_name")
+    merged = {"London", "South East", "East of England"}  # the regions whose ICBs merged in April 2026
+    assert set(co.index[co.fn > 0]) == merged | {"England"}
+    assert (co.loc[sorted(merged), "recall"] == 0).all()
+    assert co.drop(index=sorted(merged | {"England"})).recall.isna().all()
+    # The blocks placed differently are the parts of the three ICBs split in April 2026.
+    diff = pd.read_csv(out / "differences.csv")
+    assert set(diff.a_footprint) == {"Frimley", "Hertfordshire and West Essex", "Suffolk and North East Essex"}
+    assert len(diff) == o["blocks_differing"] == 11
+    assert "England (overall)" in text and "Epping Forest" in text
+
+
+@pytest.mark.integration
+def test_2026_against_itself(capsys, data_dir):
+    rc, text, _ = _run(capsys, ["compare", "2026", "2026", "--data-dir", str(data_dir), "--region", "east of england"])
+    assert rc == 0
+    assert "A and B group the blocks identically" in text
+    overall = next(line for line in text.splitlines() if "England (overall)" in line)
+    assert overall.split()[2:9] == ["52,164", "605", "0", "0", "1.000", "1.000", "1.000"]
+    assert "0 block(s) placed differently" in text
+    assert "London" not in text  # restricted to the East of England
+
+
+@pytest.mark.integration
+def test_output_folder_and_geojson_sides(capsys, tmp_path, data_dir, place_model_2026):
+    m = place_model_2026
+    assignment, names = m.map_assignment("2026")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    rows = ["unit_code,footprint"] + [f'{c},"{names[f]}"' for c, f in zip(m.blocks.code, assignment)]
+    (folder / "assignment.csv").write_text("\n".join(rows) + "\n")
+    feats = [{"type": "Feature", "geometry": None,
+              "properties": {"footprint": n, "level": "place", "members": list(m.blocks.code[assignment == f])}}
+             for f, n in enumerate(names)]
+    gj = tmp_path / "map.geojson"
+    gj.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    rc, text, _ = _run(capsys, ["compare", str(folder), str(gj), "--data-dir", str(data_dir)])
+    assert rc == 0 and "A and B group the blocks identically" in text
+    rc, text, _ = _run(capsys, ["compare", str(folder), "2024", "--data-dir", str(data_dir)])  # named map: place
+    assert rc == 0 and "level place" in text
+
+
+def _bad_cases(tmp_path: Path, data_dir: Path) -> dict[str, tuple[list[str], str]]:
+    sicbl = tmp_path / "sicbl.csv"
+    sicbl.write_text("unit_code,footprint\nE38000001,X\n")
+    place = tmp_path / "place.csv"
+    place.write_text("unit_code,footprint\nE38000001:E06000001,X\n")
+    empty = tmp_path / "not-an-output"
+    empty.mkdir()
+    return {
+        "missing-file": ([str(tmp_path / "missing.csv"), "2026"], "missing.csv: no such file"),
+        "levels-differ": ([str(sicbl), str(place)], "the two sides are at different levels"),
+        "level-against-file": ([str(sicbl), "2026", "--level", "place"], "holds sicbl codes, not place codes"),
+        "unknown-named-map": (["2025", "2026"], "2025: unknown named map"),
+        "2024-at-icb2026": (["2024", "2026", "--level", "icb2026"], "the 2024 map cannot be drawn"),
+        "folder-without-assignment": ([str(empty), "2026"], "a folder without assignment.csv"),
+    }
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("case", ["missing-file", "levels-differ", "level-against-file", "unknown-named-map",
+                                  "2024-at-icb2026", "folder-without-assignment"])
+def test_bad_inputs_are_one_line_and_write_nothing(case, capsys, tmp_path, data_dir):
+    args, fragment = _bad_cases(tmp_path, data_dir)[case]
+    out = tmp_path / "out"
+    rc, text, err = _run(capsys, ["compare", *args, "--data-dir", str(data_dir), "--out", str(out)])
+    assert rc == 2 and text == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("icbsim: error: ") and fragment in lines[0], err
+    assert not out.exists()
+
+
+@pytest.mark.integration
+def test_unknown_region_is_one_line(capsys, tmp_path, data_dir):
+    rc, text, err = _run(capsys, ["compare", "2024", "2026", "--data-dir", str(data_dir), "--region", "Atlantis",
+                                  "--out", str(tmp_path / "out")])
+    assert rc == 2 and text == "" and err.strip().splitlines()[-1].startswith("icbsim: error: unknown region")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.integration
+def test_subprocess_shows_no_traceback(tmp_path, data_dir):
+    env = {k: v for k, v in os.environ.items() if k != "ICBSIM_DEBUG"}
+    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "compare", "2024", "2026", "--level", "icb2026",
+                           "--data-dir", str(data_dir), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("icbsim: error: the 2024 map cannot be drawn")
+    assert not (tmp_path / "out").exists()
