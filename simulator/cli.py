@@ -91,6 +91,24 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
     tr.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
+    cp = sub.add_parser("compare", help="compare two configurations: corresponding footprints, co-assignment "
+                                        "agreement, and the score terms favouring each where they differ")
+    cp.add_argument("a", metavar="A", help="'2024' or '2026' (an official map), a CSV (unit_code,footprint), a "
+                                           "GeoJSON from an export, or an evaluate/optimise output folder")
+    cp.add_argument("b", metavar="B", help="the same kinds; B is taken as the truth")
+    cp.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
+                    help="level of the named maps (default: the other side's, or place when both are named maps); "
+                         "checked against files")
+    cp.add_argument("--baseline", choices=BASELINES,
+                    help="today's map, which the change-from-today terms count against (default: the scenario's, "
+                         "else 2026)")
+    cp.add_argument("--scenario", help="scenario TOML whose population measure, band and weights price the "
+                                       "differences (default weights otherwise)")
+    cp.add_argument("--region", help="print only this NHS region (ODS code such as Y56, or name); the files hold "
+                                     "everything")
+    cp.add_argument("--out", help="folder for comparison.json, correspondence.csv, coassignment.csv, differences.csv")
+    cp.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
+
     data = sub.add_parser("data", help="check, locate or fetch the data directory")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
     chk = dsub.add_parser("check", help="validate the data directory and print a summary")
@@ -268,6 +286,196 @@ def _cmd_optimise(args, data_dir) -> int:
     return 0
 
 
+_NAMED_MAPS = {"2024": "the 42 ICBs of 2024", "2026": "the 36 ICBs from 1 April 2026"}
+
+
+def _compare_side(spec: str) -> tuple[str | None, list | None, str | None]:
+    """One side of ``compare``: (named map or None, (code, footprint) pairs or None, level of the file or None).
+
+    ``2024`` and ``2026`` are the official maps (a folder of that name is read as ``./2024``); a folder is an
+    evaluate/optimise output folder, read through its assignment.csv.
+    """
+    import re
+
+    from simulator.io import read_configuration_file
+
+    if spec in _NAMED_MAPS:
+        return spec, None, None
+    path = Path(spec)
+    if not path.exists() and re.fullmatch(r"\d{4}", spec.strip()):
+        raise InputFileError(f"{spec}: unknown named map; the named maps are 2024 ({_NAMED_MAPS['2024']}) and 2026 "
+                             f"({_NAMED_MAPS['2026']})")
+    if path.is_dir():
+        path = path / "assignment.csv"
+        if not path.is_file():
+            raise InputFileError(f"{spec}: a folder without assignment.csv (an evaluate or optimise output folder "
+                                 "holds one)")
+    pairs, level = read_configuration_file(path)
+    return None, pairs, level
+
+
+def _compare_level(args, sides, data_dir) -> str:
+    """The level both sides are drawn at: the files', which must agree, else ``--level``, else place."""
+    from boundaries.geography import canonical_level
+
+    wanted = canonical_level(args.level) if args.level else None
+    levels = {}
+    for spec, (_, pairs, level) in zip((args.a, args.b), sides):
+        if pairs is None:
+            continue
+        level = _icb_vintage(level, pairs, wanted, data_dir)
+        if wanted and wanted != level:
+            raise InputFileError(f"{spec}: holds {level} codes, not {wanted} codes")
+        levels[spec] = level
+    if len(set(levels.values())) > 1:
+        (sa, la), (sb, lb) = levels.items()
+        raise InputFileError(f"the two sides are at different levels: {sa} holds {la} codes, {sb} holds {lb} codes; "
+                             "compare configurations of one level")
+    level = next(iter(levels.values()), None) or wanted or "place"
+    if level == "icb2026" and "2024" in (args.a, args.b):
+        raise InputFileError("the 2024 map cannot be drawn with today's ICBs (level icb2026) as building blocks: "
+                             "compare at level icb2024, sicbl or place")
+    return level
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None or x != x else f"{x:.3f}"
+
+
+def _region_of(model, wanted: str) -> str:
+    """The region ODS code named by an ODS code or a name (any case)."""
+    b = model.blocks.drop_duplicates("region_ods")
+    key = wanted.strip().lower()
+    for ods, name in zip(b.region_ods, b.region_name):
+        if key in (str(ods).lower(), str(name).lower()):
+            return ods
+    known = ", ".join(f"{o} ({n})" for o, n in sorted(zip(b.region_ods, b.region_name)))
+    raise InputFileError(f"unknown region {wanted!r}; the NHS regions are {known}")
+
+
+def _compare_summary(cmp, a, region: str | None = None, top: int = 15) -> str:
+    """The readable summary of a comparison of ``a`` with another configuration (``region``: an ODS code to
+    restrict it to: A's footprints with a block there, its co-assignment row, its differing blocks)."""
+    model = a.model
+    o = cmp.overall
+    lines = [f"A: {o['a']} ({o['a_footprints']} footprints); B: {o['b']} ({o['b_footprints']} footprints); level "
+             f"{o['level']} ({o['blocks']} blocks); people: {o['population_measure']}"]
+    lines += [f"note: {n}" for n in o["notes"]]
+    if o["identical"]:
+        lines.append("A and B group the blocks identically")
+    else:
+        lines.append(f"{o['footprints_identical']} of A's {o['a_footprints']} footprints are identical to one of B's")
+    pairs = cmp.correspondence
+    if region is not None:
+        inside = (model.blocks.region_ods == region).to_numpy()
+        pairs = pairs[pairs.a_footprint.isin({a.names[f] for f in set(a.assignment[inside].tolist())})]
+        lines.append(f"restricted to {region} ({model.blocks.region_name[model.blocks.region_ods == region].iloc[0]})")
+    lines += ["", "correspondence (A footprint -> B footprint: people in common, share of A, share of B; * best match)"]
+    previous = None
+    for r in pairs.itertuples(index=False):
+        left = r.a_footprint[:44] if r.a_footprint != previous else ""
+        previous = r.a_footprint
+        lines.append(f"  {left:<44} -> {r.b_footprint[:44]:<44} {r.people:>11,.0f} {r.share_of_a:>7.1%} "
+                     f"{r.share_of_b:>7.1%}{' *' if r.best_match else ''}")
+    co = cmp.coassignment
+    if region is not None:
+        co = co[co.region_ods.isin([region, "overall"])]
+    scope = (f"block pairs in different ICBs of the {o['reference']} map" if o["reference"] in ("2024", "2026")
+             else f"block pairs ({o['reference']})")
+    lines += ["", f"co-assignment of {scope} (B as the truth; both: together in A and B; A only, B only: together "
+                  "in one)",
+              f"  {'region':<26} {'pairs':>7} {'both':>6} {'A only':>7} {'B only':>7} {'precision':>9} {'recall':>7} "
+              f"{'F1':>6} | person-weighted {'precision':>9} {'recall':>7} {'F1':>6}"]
+    for r in co.itertuples(index=False):
+        name = f"{r.region_name} (overall)" if r.region_ods == "overall" else r.region_name
+        lines.append(f"  {name[:26]:<26} {r.pairs:>7,} {r.tp:>6,} {r.fp:>7,} {r.fn:>7,} {_pct(r.precision):>9} "
+                     f"{_pct(r.recall):>7} {_pct(r.f1):>6} | {'':15} {_pct(r.precision_persons):>9} "
+                     f"{_pct(r.recall_persons):>7} {_pct(r.f1_persons):>6}")
+    if co.precision.isna().any() or co.recall.isna().any():
+        lines.append("  n/a: nothing to divide by (precision: A puts no such pair together; recall: B puts none "
+                     "together)")
+    diff = cmp.differences
+    if region is not None:
+        diff = diff[diff.region_ods == region]
+    lines += ["", f"{len(diff)} block(s) placed differently (not in the best match of their A footprint), "
+                  f"{diff.people.sum():,.0f} people: {(diff.favours == 'A').sum()} favour A's placement, "
+                  f"{(diff.favours == 'B').sum()} B's (net weighted score change of moving them; + favours A)"]
+    for r in diff.head(top).itertuples(index=False):
+        side = {"A": "favours A", "B": "favours B", "neither": "favours neither"}[r.favours]
+        lines.append(f"  {r.name} [{r.code}], {r.people:,.0f} people: A {r.a_footprint}, B {r.b_footprint}; "
+                     f"net {r.delta:+.4f} ({side})")
+        terms = []
+        for label, names in (("favour A", r.favour_a), ("favour B", r.favour_b)):
+            shown = ", ".join(f"{t} {getattr(r, 'd_' + t):+.4f}" for t in names.split(";") if t) or "none"
+            terms.append(f"{label}: {shown}")
+        lines.append("      " + " | ".join(terms))
+    if len(diff) > top:
+        lines.append(f"  ... and {len(diff) - top} more (see differences.csv with --out)")
+    if len(diff):
+        ts = cmp.term_summary
+        if region is not None:
+            net = diff[[f"d_{t}" for t in ts.term]].to_numpy()
+            ts = ts.assign(favours_a=(net > 0).sum(axis=0), favours_b=(net < 0).sum(axis=0), delta=net.sum(axis=0))
+        ts = ts[(ts.favours_a > 0) | (ts.favours_b > 0)]
+        lines += ["", "terms over the differing blocks (blocks it favours A on / B on, summed net weighted change)"]
+        lines += [f"  {r.term:<28} {r.favours_a:>4} / {r.favours_b:<4} {r.delta:+.4f}" for r in ts.itertuples()]
+    return "\n".join(lines)
+
+
+def _cmd_compare(args, data_dir) -> int:
+    import json
+
+    from boundaries.geography import DEFAULT_BASELINE
+    from simulator.compare import compare
+    from simulator.configuration import Configuration
+    from simulator.io import write_outputs
+    from simulator.metrics.evaluate import MetricParameters
+    from simulator.model import load_model
+    from simulator.scenario import load_scenario
+
+    if args.out:  # fail on an unusable output folder before the work, not after
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise InputFileError(f"{out}: exists and is not a folder")
+    sides = [_compare_side(args.a), _compare_side(args.b)]
+    scenario = load_scenario(args.scenario) if args.scenario else None
+    params = scenario.params if scenario else MetricParameters()
+    level = _compare_level(args, sides, data_dir)
+    baseline = args.baseline or (scenario.baseline if scenario else DEFAULT_BASELINE)
+    if level == "icb2026" and baseline == "2024":
+        raise InputFileError("the 2024 map cannot be drawn with today's ICBs (level icb2026) as building blocks: "
+                             "use --baseline 2026, or compare at level icb2024, sicbl or place")
+    _say(f"loading the {level}-level model ...")
+    model = load_model(level, data_dir, baseline=baseline)
+    region = _region_of(model, args.region) if args.region else None
+    configs, labels, notes = [], [], []
+    for spec, (named, pairs, _) in zip((args.a, args.b), sides):
+        if named:
+            # Official maps and files alike are compared as partitions: contiguity is not the question here.
+            configs.append(Configuration(model, *model.map_assignment(named), allow_noncontiguous=True))
+            labels.append(f"{named} map")
+            notes += [n for n in model.map_notes(named) if n not in notes]
+        else:
+            configs.append(Configuration.from_mapping(model, pairs, allow_noncontiguous=True, source=spec))
+            labels.append(spec)
+    if level == "icb2026":
+        reference, ref_label = None, "every block on its own"
+        notes.append("at level icb2026 the 2024 map cannot be drawn: co-assignment counts every pair of today's ICBs")
+    else:
+        reference, ref_label = model.map_assignment("2024")[0], "2024"
+    cmp = compare(model, configs[0], configs[1], params, reference, labels[0], labels[1], ref_label, notes)
+    if args.out:
+        csv = dict(index=False, lineterminator="\n")
+        files = {"comparison.json": json.dumps(cmp.to_dict(), indent=1),
+                 "correspondence.csv": cmp.correspondence.to_csv(**csv),
+                 "coassignment.csv": cmp.coassignment.to_csv(**csv),
+                 "differences.csv": cmp.differences.to_csv(**csv)}
+        written = write_outputs(args.out, files)
+        _say("wrote " + ", ".join(str(w) for w in written))
+    print(_compare_summary(cmp, configs[0], region))
+    return 0
+
+
 def _progress_printer():
     """Progress for long solves: a tqdm bar on a terminal, nothing in logs."""
     if not sys.stderr.isatty():
@@ -376,6 +584,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_sweep(args, data_dir)
         if args.command == "tradeoffs":
             return _cmd_tradeoffs(args, data_dir)
+        if args.command == "compare":
+            return _cmd_compare(args, data_dir)
         return _cmd_data(args, data_dir)
     except IcbSimError as exc:
         print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)

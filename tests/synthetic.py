@@ -5,6 +5,8 @@ Layout (sub-ICB level, 10 km squares)::
     S1 S2 S3        ICB A = S1, S4   ICB B = S2, S5   ICB C = S3, S6
     S4 S5 S6        region R1 = A, B; region R2 = C
 
+The April 2026 map (``icb26_*``) is the same three ICBs.
+
 Trusts: T1 (major) hosted in S1, T2 hosted in S5, T3 hosted in S3; pathology network N1 = {T1, T2}.
 Authority M1 (mayoral, mayor in office) covers S1 and S2 wholly.
 """
@@ -59,6 +61,9 @@ def synthetic_inputs() -> ModelInputs:
         "lad_name": "", "icb_ods": [f"Q{c}" for c in ICB], "icb_name": [f"ICB {c}" for c in ICB],
         "region_code": REGION, "region_ods": REGION, "region_name": [f"Region {r}" for r in REGION],
         "census_population": POP * 0.9,
+        # The April 2026 map is the 2024 map here: the tests that need two maps build the second themselves.
+        "icb26_code": ICB, "icb26_ods": [f"Q{c}" for c in ICB], "icb26_name": [f"ICB {c}" for c in ICB],
+        "icb26_share": 1.0,
     })
     edges = pd.DataFrame([(0, 1, "land", 10.0), (1, 2, "land", 10.0), (3, 4, "land", 10.0), (4, 5, "land", 10.0),
                           (0, 3, "land", 10.0), (1, 4, "land", 10.0), (2, 5, "land", 10.0)],
