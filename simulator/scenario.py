@@ -35,7 +35,7 @@ CONSTRAINT_KEYS = {
     "max_moved", "keep_whole", "authorities_whole", "pathology_networks_whole", "min_acute_trusts",
     "population_floor", "population_ceiling", "only_regions",
 }
-"""Constraint names the optimisers understand (see the README's scenario schema)."""
+"""Constraint names the optimisers understand (see docs/scenarios.md)."""
 
 
 @dataclass

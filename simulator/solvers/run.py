@@ -294,7 +294,7 @@ def _prove(problem: Problem, s: Solver, time_limit: float | None, progress,
     scan, count, _ = counted or _count(problem)
     if count > PLACE_PROOF_LIMIT:
         s.stats_["proof_not_run"] = (f"more than {PLACE_PROOF_LIMIT:,} candidate footprints: too many to price "
-                                     "exactly; the bound is the term-wise one (see the README's Status)")
+                                     "exactly; the bound is the term-wise one (see docs/solvers.md)")
         s.runtime_ += time.perf_counter() - t
         return
     report = progress or (lambda msg, frac: None)
