@@ -7,20 +7,26 @@ out the page, keeps the user's workspace in the session, and draws.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
+from simulator.compare import coassignment
+from simulator.configuration import Configuration
 from simulator.errors import IcbSimError
 from simulator.mapdata import (authority_outlines, block_polygons, block_shapes, footprint_polygons, network_links,
                                trust_points)
 from simulator.metrics.evaluate import MetricParameters
-from simulator.metrics.score import DEFAULT_WEIGHTS, TERMS
+from simulator.metrics.score import DEFAULT_WEIGHTS, TERM_UNITS, TERMS
 from simulator.model import load_model
 from simulator.workspace import ScenarioStore, Workspace, diff, parse_upload, scenario_toml
 
-LEVELS = {"icb": "ICB (42)", "sicbl": "Sub-ICB location (106)", "place": "Place (sub-ICB x council, 328)"}
+LEVELS = {"icb2026": "Today's ICBs (36, from April 2026)", "icb2024": "ICBs of 2024 (42)",
+          "sicbl": "Sub-ICB location (106)", "place": "Place (sub-ICB x council, 328)"}
+BASELINES = {"2026": "April 2026: 36 ICBs (today)", "2024": "2024: 42 ICBs"}
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 MEASURES = {"gp_registered": "GP-registered patients (Aug 2026)", "allocation": "Allocation population 2025/26",
             "census": "Census 2021 residents"}
 COLOUR_BY = {"footprint": "Footprint", "band": "Population against the band", "allocation_per_head": "Allocation per head",
@@ -31,8 +37,8 @@ st.set_page_config(page_title="ICB merger scenario simulator", layout="wide")
 
 # ---------------------------------------------------------------------------------------------- cached data
 @st.cache_resource(show_spinner="Loading the model from the official data ...")
-def get_model(level: str):
-    return load_model(level)
+def get_model(level: str, baseline: str = "2026"):
+    return load_model(level, baseline=baseline)
 
 
 @st.cache_resource
@@ -61,11 +67,42 @@ def small_map(title: str, config, target) -> None:
 
 # ---------------------------------------------------------------------------------------------- session
 def workspace() -> Workspace:
-    level = st.session_state.get("level", "icb")
-    key = f"ws_{level}"
+    level = st.session_state.get("level", "icb2026")
+    baseline = st.session_state.get("baseline", "2026")
+    key = f"ws_{level}_{baseline}"
     if key not in st.session_state:
-        st.session_state[key] = Workspace(get_model(level))
+        st.session_state[key] = Workspace(get_model(level, baseline))
     return st.session_state[key]
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """The scenario files shipped in ``scenarios/``, by their names."""
+    from simulator.scenario import load_scenario
+
+    out = {}
+    for path in sorted(SCENARIO_DIR.glob("*.toml")):
+        try:
+            out[load_scenario(path).name] = path
+        except IcbSimError:
+            continue  # a broken file is left out of the list (icbsim evaluate names its fault)
+    return out
+
+
+def open_scenario(path: Path) -> None:
+    """Switch to a scenario's level and map, start from its start and take its weights and rules."""
+    from simulator.scenario import load_scenario
+    from simulator.solvers.run import start_configuration
+
+    sc = load_scenario(path)
+    st.session_state["level"] = sc.level
+    st.session_state["baseline"] = sc.baseline
+    ws_new = workspace()
+    ws_new.load(start_configuration(sc, ws_new.model))
+    ws_new.params = sc.params
+    show_params(sc.params)
+    st.session_state["scenario_rules"] = (sc.name, dict(sc.constraints))
+    say(f"Opened the scenario {sc.name}: {sc.level} level, from the {sc.baseline} map; its rules are used when you "
+        "optimise.", "success")
 
 
 def say(message: str, kind: str = "info") -> None:
@@ -85,13 +122,26 @@ def _apply_pending_params() -> None:
     st.session_state["band"] = tuple(min(max(b / 1e6, 0.5), 4.0) for b in params.band)
     st.session_state["authority_set"] = params.authority_set
     for t in TERMS:
-        st.session_state[f"w_{t}"] = min(max(float(params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.0), 10.0)
+        st.session_state[f"w_{t}"] = min(max(float(params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.0), 100.0)
 
 
 # ---------------------------------------------------------------------------------------------- sidebar
 with st.sidebar:
     st.header("Scenario")
-    st.radio("Building blocks", list(LEVELS), format_func=LEVELS.get, key="level")
+    scenarios = shipped_scenarios()
+    pick_sc = st.selectbox("Start from a scenario in scenarios/", ["(none)"] + list(scenarios), key="scenario_pick")
+    if st.button("Open scenario", key="open_scenario", disabled=pick_sc == "(none)"):
+        try:
+            open_scenario(scenarios[pick_sc])
+        except IcbSimError as exc:
+            say(str(exc), "error")
+        st.rerun()
+    st.radio("Today's map (the baseline)", list(BASELINES), format_func=BASELINES.get, key="baseline",
+             help="The map change is measured against and the optimiser starts from.")
+    if st.session_state.get("baseline", "2026") == "2024" and st.session_state.get("level") == "icb2026":
+        st.session_state["level"] = "icb2024"  # the 2024 map cannot be drawn with today's ICBs as blocks
+    level_options = [lv for lv in LEVELS if not (lv == "icb2026" and st.session_state.get("baseline") == "2024")]
+    st.radio("Building blocks", level_options, format_func=LEVELS.get, key="level")
     ws = workspace()
     _apply_pending_params()  # before the widgets are drawn: a widget's value cannot be set after
     measure = st.selectbox("Population measure (drives the band)", list(MEASURES), format_func=MEASURES.get,
@@ -100,9 +150,10 @@ with st.sidebar:
                      key="band")
     authority_set = st.selectbox("Authorities to align with", ["mayoral", "strategic"],
                                  index=["mayoral", "strategic"].index(ws.params.authority_set), key="authority_set")
-    with st.expander("Weights of the score"):
-        weights = {t: st.slider(t.replace("_", " "), 0.0, 10.0, float(ws.params.weights.get(t, DEFAULT_WEIGHTS[t])),
-                                0.25, help=TERMS[t], key=f"w_{t}") for t in TERMS}
+    with st.expander("Weights of the score (score per unit of each term)"):
+        weights = {t: st.number_input(f"{t.replace('_', ' ')} (per {TERM_UNITS[t]})", 0.0, 100.0,
+                                      float(ws.params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.01, format="%.3f",
+                                      help=TERMS[t], key=f"w_{t}") for t in TERMS}
     ws.params = MetricParameters(population_measure=measure, band=(band[0] * 1e6, band[1] * 1e6), weights=weights,
                                  authority_set=authority_set)
     st.header("Map")
@@ -130,7 +181,12 @@ if run:
     from simulator.scenario import Scenario
     from simulator.solvers.run import optimise
 
-    constraints = {"contiguity": True, "within_region": within_region}
+    rules = st.session_state.get("scenario_rules")
+    # A scenario's own rules, with the toggles below on top where they say more.
+    constraints = dict(rules[1]) if rules and rules[1] else {}
+    constraints.update({"contiguity": True})
+    if within_region:
+        constraints["within_region"] = True
     if floor_hard:
         constraints["population_floor"] = {"value": ws.params.band[0], "hard": True}
     if keep_councils:
@@ -139,7 +195,8 @@ if run:
         constraints["authorities_whole"] = True
     if min_acute:
         constraints["min_acute_trusts"] = int(min_acute)
-    scenario = Scenario(name="app", level=model.level, params=ws.params, constraints=constraints)
+    scenario = Scenario(name="app", level=model.level, params=ws.params, constraints=constraints,
+                        baseline=model.baseline)
     st.session_state["before_optimiser"] = (model.level, ws.configuration, ws.evaluation())
     running.button("Cancel", key="cancel_optimiser", help="Stops the optimiser and keeps your map as it was")
     bar = running.progress(0.0, text="Optimising ...")
@@ -173,14 +230,25 @@ if "flash" in st.session_state:
     getattr(flash, kind)(message)
 ev = ws.evaluation()
 o = ev.overall
-cols = st.columns(6)
-cols[0].metric("Footprints", o["footprints"])
+ch = o["change_from_today"]
+cols = st.columns(8)
+cols[0].metric("Footprints", o["footprints"], help=f"Today: {ch['today_icbs']} ICBs")
 cols[1].metric(f"In band ({ws.params.band[0] / 1e6:.1f}-{ws.params.band[1] / 1e6:.1f}m)", o["in_band"])
-cols[2].metric("£ at stake", f"£{o['at_stake_gbp'] / 1e6:,.0f}m")
-cols[3].metric("Localisation", f"{o['localisation_index']:.1%}")
-cols[4].metric("Running-cost saving", f"£{o['running_cost_saving_gbp'] / 1e6:,.1f}m")
-cols[5].metric("Score (lower is better)", f"{ev.score:.4f}")
-st.caption(f"Population: {MEASURES[ws.params.population_measure]}. {LEVELS[model.level]} building blocks.")
+cols[2].metric("People changing ICB", f"{ch['people_moved'] / 1e6:,.2f}m",
+               help="People in a footprint outside its largest part of one of today's ICBs")
+cols[3].metric("Today's ICBs split", ch["today_icbs_split"],
+               help=", ".join(ch["today_icbs_split_names"]) or "none: every ICB is whole, alone or merged whole")
+cols[4].metric("£ at stake", f"£{o['at_stake_gbp'] / 1e6:,.0f}m")
+cols[5].metric("Localisation", f"{o['localisation_index']:.1%}")
+cols[6].metric("Running-cost saving", f"£{o['running_cost_saving_gbp'] / 1e6:,.1f}m")
+cols[7].metric("Score (lower is better)", f"{ev.score:.4f}")
+st.caption(f"Population: {MEASURES[ws.params.population_measure]}. {LEVELS[model.level]} building blocks. Today's map: "
+           f"{BASELINES[model.baseline]}.")
+if st.session_state.get("scenario_rules"):
+    st.caption(f"Optimising with the rules of the scenario {st.session_state['scenario_rules'][0]} (and the "
+               "sidebar's toggles).")
+for note in model.map_notes(model.baseline):
+    st.caption(note)
 problems = st.container()
 for problem in ws.problems():
     problems.warning(problem)
@@ -247,10 +315,11 @@ tabs = st.tabs(["Footprints", "Population", "Budget", "Flows and networks", "Aut
                 "Compare", "Save, open, download"])
 fp = ev.footprints
 with tabs[0]:
-    st.dataframe(fp[["footprint", "n_members", "population", "band_status", "allocation_per_head",
-                     "allocation_per_head_spread", "distance_from_target", "at_stake_gbp", "localisation_index",
-                     "n_regions", "n_acute_trusts", "running_cost_allowance_estimate_gbp"]],
-                 hide_index=True, width="stretch")
+    table = fp[["footprint", "n_members", "population", "band_status", "people_moved", "today_icbs_split",
+                "allocation_per_head", "allocation_per_head_spread", "distance_from_target", "at_stake_gbp",
+                "localisation_index", "n_regions", "n_acute_trusts", "running_cost_allowance_estimate_gbp"]].copy()
+    table["today_icbs_split"] = table.today_icbs_split.map(", ".join)
+    st.dataframe(table, hide_index=True, width="stretch")
 with tabs[1]:
     chart = fp[["footprint", "population"]].sort_values("population", ascending=False).set_index("footprint")
     chart["floor"] = ws.params.band[0]
@@ -281,7 +350,8 @@ with tabs[5]:
         st.session_state[today_key] = (ws.params, Workspace(model, ws.params).evaluation())
     today = st.session_state[today_key][1]
     st.write(f"{ws.blocks_moved()} block(s) have left the footprint that holds most of their ICB; "
-             f"{o['footprints']} footprints against today's 42.")
+             f"{o['footprints']} footprints against today's {ch['today_icbs']}; {ch['people_moved']:,.0f} people "
+             f"change ICB; {ch['today_icbs_split']} of today's ICBs split.")
     st.dataframe(pd.DataFrame(diff(today, ev)).rename(columns={"A": "today", "B": "this map"}),
                  hide_index=True, width="stretch")
 store = get_store()
@@ -296,27 +366,35 @@ with tabs[6]:
         left, right = st.columns(2)
         small_map("Starting map", before[1], left)
         small_map("Optimised", after[1], right)
-    st.subheader("Compare two scenarios")
-    options = ["This map"] + store.names(model.level)
-    if len(options) < 2:
-        st.info("Save a scenario (last tab) to compare it with the current map or another saved one.")
-    else:
-        c1, c2 = st.columns(2)
-        a = c1.selectbox("Scenario A", options, index=1, key="cmp_a")
-        b = c2.selectbox("Scenario B", options, index=0, key="cmp_b")
+    st.subheader("Compare two maps")
+    official = {f"Official map: {BASELINES[v]}": v for v in ("2026", "2024")
+                if not (v == "2024" and model.level == "icb2026")}
+    options = ["This map"] + list(official) + store.names(model.level)
+    c1, c2 = st.columns(2)
+    a = c1.selectbox("Map A", options, index=0, key="cmp_a")
+    b = c2.selectbox("Map B", options, index=1, key="cmp_b")
 
-        def resolve(name: str):
-            if name == "This map":
-                return cfg, ev
+    def resolve(name: str):
+        if name == "This map":
+            return cfg, ev
+        if name in official:
+            assignment, names = model.map_assignment(official[name])
+            conf = Configuration(model, assignment, names, allow_noncontiguous=True)
+        else:
             conf, _ = store.load(name, model)
-            return conf, Workspace(model, ws.params, conf).evaluation()
+        return conf, Workspace(model, ws.params, conf).evaluation()
 
-        (cfg_a, ev_a), (cfg_b, ev_b) = resolve(a), resolve(b)
-        st.dataframe(pd.DataFrame(diff(ev_a, ev_b)).rename(columns={"A": a, "B": b}), hide_index=True,
-                     width="stretch")
-        left, right = st.columns(2)
-        small_map(a, cfg_a, left)
-        small_map(b, cfg_b, right)
+    (cfg_a, ev_a), (cfg_b, ev_b) = resolve(a), resolve(b)
+    st.dataframe(pd.DataFrame(diff(ev_a, ev_b)).rename(columns={"A": a, "B": b}), hide_index=True, width="stretch")
+    if model.level != "icb2026":
+        older, _ = model.map_assignment("2024")
+        co = coassignment(model, cfg_a, cfg_b, older, model.population(ws.params.population_measure))
+        st.caption("Pairwise co-assignment of blocks that were in different ICBs in 2024 (B as the truth): "
+                   "precision, recall and F1, overall and per NHS region.")
+        st.dataframe(co, hide_index=True, width="stretch")
+    left, right = st.columns(2)
+    small_map(a, cfg_a, left)
+    small_map(b, cfg_b, right)
 with tabs[7]:
     c1, c2 = st.columns(2)
     with c1:

@@ -147,7 +147,8 @@ def scenario_toml(workspace: "Workspace", name: str = "Scenario from the app") -
     cfg = workspace.configuration
     p = workspace.params
     footprints = {f: [c for c, g in cfg.mapping().items() if g == f] for f in cfg.names}
-    doc = {"name": name, "level": workspace.model.level, "population_measure": p.population_measure,
+    doc = {"name": name, "baseline": workspace.model.baseline, "level": workspace.model.level,
+           "population_measure": p.population_measure,
            "band": [float(p.band[0]), float(p.band[1])], "authority_set": p.authority_set,
            "weights": dict(p.weights), "start": {"footprints": footprints}}
     return dumps_scenario(doc)
@@ -189,6 +190,9 @@ def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, Metr
         params = sc.params
         if sc.level != model.level:
             raise InputFileError(f"{label}: a {sc.level}-level scenario; switch the level to {sc.level} first")
+        if sc.baseline != model.baseline:
+            raise InputFileError(f"{label}: starts from the {sc.baseline} map; switch today's map to {sc.baseline} "
+                                 "first")
         if sc.start[0] == "footprints":
             pairs = sc.start[1]
         elif sc.start[0] == "baseline":
@@ -201,6 +205,8 @@ def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, Metr
     if len(levels) > 1:
         raise InputFileError(f"{label}: mixes levels ({', '.join(sorted(levels))})")
     level = levels.pop()
+    if level == "icb" and model.level in ("icb2024", "icb2026"):
+        level = model.level  # ICB codes: either map's; unknown codes are named below
     if level != model.level:
         raise InputFileError(f"{label}: holds {level} codes; switch the level to {level} first")
     try:
@@ -253,7 +259,9 @@ class ScenarioStore:
         """Saved scenario names (of one level, if given), newest first."""
         with self._connect() as db:
             if level:
-                rows = db.execute("SELECT name FROM scenarios WHERE level = ? ORDER BY saved_at DESC", (level,))
+                # Scenarios saved before the April 2026 map was known call the 42 ICBs' level "icb".
+                rows = db.execute("SELECT name FROM scenarios WHERE level IN (?, ?) ORDER BY saved_at DESC",
+                                  (level, "icb" if level == "icb2024" else level))
             else:
                 rows = db.execute("SELECT name FROM scenarios ORDER BY saved_at DESC")
             return [r[0] for r in rows]
@@ -265,6 +273,7 @@ class ScenarioStore:
         if row is None:
             raise IcbSimError(f"no saved scenario called {name!r}")
         level, params, mapping = row
+        level = "icb2024" if level == "icb" else level
         if level != model.level:
             raise IcbSimError(f"{name} is a {level}-level scenario")
         p = json.loads(params)
@@ -289,5 +298,8 @@ def diff(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
     rows = [{"measure": label, "A": a.overall[k], "B": b.overall[k],
              "change": (b.overall[k] - a.overall[k]) if a.overall[k] is not None and b.overall[k] is not None else None}
             for k, label in keys]
+    for k, label in (("people_moved", "people changing ICB"), ("today_icbs_split", "today's ICBs split")):
+        x, y = a.overall["change_from_today"][k], b.overall["change_from_today"][k]
+        rows.append({"measure": label, "A": x, "B": y, "change": y - x})
     rows.append({"measure": "score (lower is better)", "A": a.score, "B": b.score, "change": b.score - a.score})
     return rows

@@ -94,19 +94,19 @@ def move(at: AppTest, codes: list[str], new_name: str | None = None, target: str
 
 
 # ---------------------------------------------------------------------------------------------- 1. opening
-def test_opens_on_todays_42_icbs(store):
+def test_opens_on_todays_36_icbs(store):
     at = start_app()
     assert at.title[0].value == "ICB merger scenario simulator"
-    assert footprints(at) == 42
+    assert footprints(at) == 36
     assert metric(at, "In band").label == "In band (1.5-2.5m)"
-    assert 0 <= int(metric(at, "In band").value) <= 42
+    assert 0 <= int(metric(at, "In band").value) <= 36
     assert pounds_m(metric(at, "£ at stake").value) == 0  # today's map brings no partners together
     score = float(metric(at, "Score").value)
     assert score > 0
     assert not at.warning  # today's ICBs are all contiguous
     assert [t.label for t in at.tabs][-1] == "Save, open, download"
-    assert len(at.multiselect(key="pick_blocks").options) == 42
-    assert at.radio(key="level").value == "icb"
+    assert len(at.multiselect(key="pick_blocks").options) == 36
+    assert at.radio(key="level").value == "icb2026"
 
 
 # ---------------------------------------------------------------------------------------------- 2. move, undo, redo
@@ -114,7 +114,7 @@ def test_move_blocks_by_list_then_undo_and_redo(store):
     at = start_app()
     assert at.button(key="undo").disabled and at.button(key="redo").disabled
     move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West Coast and Manchester")
-    assert footprints(at) == 41
+    assert footprints(at) == 35
     assert pounds_m(metric(at, "£ at stake").value) > 0
     assert any(m.startswith("Moved 2 block(s)") and "North West Coast and Manchester" in m for m in messages(at))
     assert "North West Coast and Manchester" in at.selectbox(key="target_fp").options
@@ -122,13 +122,13 @@ def test_move_blocks_by_list_then_undo_and_redo(store):
 
     at.button(key="undo").click().run()
     assert_ok(at)
-    assert footprints(at) == 42
+    assert footprints(at) == 36
     assert pounds_m(metric(at, "£ at stake").value) == 0
     assert not at.button(key="redo").disabled
 
     at.button(key="redo").click().run()
     assert_ok(at)
-    assert footprints(at) == 41
+    assert footprints(at) == 35
     assert at.button(key="redo").disabled
 
 
@@ -139,7 +139,7 @@ def test_move_without_blocks_or_name_says_what_is_missing(store):
     assert "Pick at least one block to move." in messages(at)
     move(at, [CORNWALL], new_name="   ")
     assert "Name the footprint to move the blocks to." in messages(at)
-    assert footprints(at) == 42
+    assert footprints(at) == 36
     assert at.button(key="undo").disabled  # nothing happened, nothing to undo
 
 
@@ -161,7 +161,7 @@ def test_blocks_clicked_on_the_map_fill_the_move_list(store, monkeypatch):
     assert_ok(at)
     assert at.multiselect(key="pick_blocks").value == [CORNWALL, DEVON]
     move(at, [CORNWALL, DEVON], new_name="Peninsula")  # the same list, as the user would submit it
-    assert footprints(at) == 41
+    assert footprints(at) == 35
     assert any(m.startswith("Moved 2 block(s) to Peninsula") for m in messages(at))
 
 
@@ -174,10 +174,10 @@ def test_merge_footprints(store):
     at.multiselect(key="merge_fps").set_value([cm, gm])
     at.button(key="merge_btn").click().run()
     assert_ok(at)
-    assert footprints(at) == 41
+    assert footprints(at) == 35
     assert any(m.startswith("Moved ") and m.endswith(f"to {cm}.") for m in messages(at))
     assert gm not in at.multiselect(key="merge_fps").options
-    ws = at.session_state["ws_icb"]
+    ws = at.session_state["ws_icb2026_2026"]
     mapping = ws.configuration.mapping()
     assert mapping[CHESHIRE_MERSEYSIDE] == mapping[GREATER_MANCHESTER] == cm
 
@@ -185,7 +185,7 @@ def test_merge_footprints(store):
     at.button(key="merge_btn").click().run()
     assert_ok(at)
     assert "Pick two or more footprints to merge." in messages(at)
-    assert footprints(at) == 41
+    assert footprints(at) == 35
 
 
 # ---------------------------------------------------------------------------------------------- 4. contiguity
@@ -193,7 +193,7 @@ def test_non_contiguous_footprint_is_flagged_in_plain_words(store):
     at = start_app()
     assert not at.warning
     move(at, [CORNWALL], target="Kent and Medway")
-    assert footprints(at) == 41
+    assert footprints(at) == 35
     warnings = [w.value for w in at.warning]
     assert warnings == ["Kent and Medway is in 2 separate pieces: its blocks must share borders"]
     at.button(key="undo").click().run()
@@ -206,13 +206,13 @@ def test_switch_level_to_sicbl_and_place_and_move_places(store):
     at = start_app()
     at.radio(key="level").set_value("sicbl").run()
     assert_ok(at)
-    assert footprints(at) == 42
+    assert footprints(at) == 36
     assert len(at.multiselect(key="pick_blocks").options) == 106
     assert "Sub-ICB location" in at.caption[0].value
 
     at.radio(key="level").set_value("place").run()
     assert_ok(at)
-    assert footprints(at) == 42
+    assert footprints(at) == 36
     options = at.multiselect(key="pick_blocks").options
     assert len(options) == 328
     assert "Place" in at.caption[0].value
@@ -222,17 +222,17 @@ def test_switch_level_to_sicbl_and_place_and_move_places(store):
     by_sicbl = model.blocks.groupby("sicbl_code").code.apply(list)
     places = next(v for v in by_sicbl if len(v) >= 3)[:2]
     move(at, places, new_name="Place test footprint")
-    assert footprints(at) == 43
+    assert footprints(at) == 37
     assert any(m.startswith("Moved 2 block(s) to Place test footprint") for m in messages(at))
-    mapping = at.session_state["ws_place"].configuration.mapping()
+    mapping = at.session_state["ws_place_2026"].configuration.mapping()
     assert [mapping[c] for c in places] == ["Place test footprint"] * 2
 
-    # Each level keeps its own map: back at ICB level, today's 42 are untouched.
-    at.radio(key="level").set_value("icb").run()
+    # Each level keeps its own map: back at ICB level, today's 36 are untouched.
+    at.radio(key="level").set_value("icb2026").run()
     assert_ok(at)
-    assert footprints(at) == 42
+    assert footprints(at) == 36
     at.radio(key="level").set_value("place").run()
-    assert footprints(at) == 43
+    assert footprints(at) == 37
 
 
 # ---------------------------------------------------------------------------------------------- 6. measure and band
@@ -253,7 +253,7 @@ def test_population_measure_and_band_change_the_in_band_metric(store):
     assert_ok(at)
     wide = metric(at, "In band")
     assert wide.label == "In band (0.5-4.0m)"
-    assert int(wide.value) == 42  # every ICB has between 0.5 and 4 million people
+    assert int(wide.value) == 35  # every ICB but West and North London (4.7m) has between 0.5 and 4 million
     at.slider(key="band").set_value((3.5, 4.0)).run()
     assert metric(at, "In band").label == "In band (3.5-4.0m)"
     assert int(metric(at, "In band").value) < int(wide.value)
@@ -268,18 +268,18 @@ def test_optimiser_at_icb_level_then_undo(store):
     done = [s.value for s in at.success]
     assert len(done) == 1 and done[0].startswith("Optimiser (exact): "), messages(at)
     assert "Undo returns to your map." in done[0]
-    assert footprints(at) < 42
+    assert footprints(at) < 36
     assert float(metric(at, "Score").value) < before
     assert not at.warning  # the optimiser keeps footprints contiguous
     # The Compare tab shows the result beside the starting map.
     compare = at.tabs[6]
     table = compare.dataframe[0].value.set_index("measure")
     assert list(table.columns) == ["starting map", "optimised", "change"]
-    assert table.loc["footprints", "starting map"] == 42 and table.loc["footprints", "optimised"] < 42
-    assert len(compare.get("deck_gl_json_chart")) == 2
+    assert table.loc["footprints", "starting map"] == 36 and table.loc["footprints", "optimised"] < 36
+    assert len(compare.get("deck_gl_json_chart")) == 4  # the result beside the start, and the two maps compared
     at.button(key="undo").click().run()
     assert_ok(at)
-    assert footprints(at) == 42
+    assert footprints(at) == 36
     assert float(metric(at, "Score").value) == before
 
 
@@ -301,9 +301,11 @@ def test_map_layers_switch_on(store):
 def test_save_then_open_after_restart_and_compare(store):
     at = start_app()
     assert not [s for s in at.selectbox if s.key == "open_name"]  # nothing saved yet
-    assert any("Save a scenario" in m for m in messages(at))  # the Compare tab says how to use it
+    # The Compare tab offers this map, the official maps and (once saved) scenarios.
+    # (not the 2024 map: it cannot be drawn with today's ICBs as blocks).
+    assert at.selectbox(key="cmp_b").options == ["This map", "Official map: April 2026: 36 ICBs (today)"]
     move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West merged")
-    assert footprints(at) == 41
+    assert footprints(at) == 35
     at.selectbox(key="measure").set_value("census").run()  # the scenario's parameters are saved too
     at.slider(key="band").set_value((1.0, 3.0)).run()
     assert metric(at, "In band").label == "In band (1.0-3.0m)"
@@ -317,14 +319,14 @@ def test_save_then_open_after_restart_and_compare(store):
     # A restart: a new session, the resource cache (store, models) dropped; only the SQLite file remains.
     st.cache_resource.clear()
     at2 = start_app()
-    assert footprints(at2) == 42
+    assert footprints(at2) == 36
     assert metric(at2, "In band").label == "In band (1.5-2.5m)"  # a new session starts from the defaults
     assert at2.selectbox(key="open_name").options == ["NW merger"]
     at2.selectbox(key="open_name").set_value("NW merger")
     at2.button(key="open_btn").click().run()
     assert_ok(at2)
     assert "Opened NW merger." in messages(at2)
-    assert footprints(at2) == 41
+    assert footprints(at2) == 35
     # Its parameters come back with it, in the sidebar too (which would otherwise put its own back on the rerun).
     assert metric(at2, "In band").label == "In band (1.0-3.0m)"
     assert at2.selectbox(key="measure").value == "census" and "Census" in at2.caption[0].value
@@ -332,13 +334,13 @@ def test_save_then_open_after_restart_and_compare(store):
     assert metric(at2, "Score").value == saved_score
     at2.run()  # and they stay on the next run
     assert metric(at2, "In band").label == "In band (1.0-3.0m)"
-    mapping = at2.session_state["ws_icb"].configuration.mapping()
+    mapping = at2.session_state["ws_icb2026_2026"].configuration.mapping()
     assert mapping[CHESHIRE_MERSEYSIDE] == mapping[GREATER_MANCHESTER] == "North West merged"
 
-    # Compare: the saved scenario against the current map, which goes back to today's 42 with Undo.
+    # Compare: the saved scenario against the current map, which goes back to today's 36 with Undo.
     at2.button(key="undo").click().run()
     assert_ok(at2)
-    assert footprints(at2) == 42
+    assert footprints(at2) == 36
     assert at2.selectbox(key="cmp_a").value == "NW merger"
     compare = at2.tabs[6]
     tables = compare.dataframe
@@ -346,8 +348,8 @@ def test_save_then_open_after_restart_and_compare(store):
     df = tables[0].value
     assert list(df.columns) == ["measure", "NW merger", "This map", "change"]
     row = df.set_index("measure").loc["footprints"]
-    assert (row["NW merger"], row["This map"], row["change"]) == (41, 42, 1)
-    assert len(compare.get("deck_gl_json_chart")) == 2  # the two maps side by side
+    assert (row["NW merger"], row["This map"], row["change"]) == (35, 36, 1)
+    assert len(compare.get("deck_gl_json_chart")) == 4  # the result beside the start, and the two maps compared  # the two maps side by side
 
 
 def test_save_without_a_name_is_refused(store):
@@ -361,7 +363,7 @@ def test_save_without_a_name_is_refused(store):
 # ---------------------------------------------------------------------------------------------- 9. uploads
 @pytest.fixture(scope="module")
 def icb():
-    return load_model("icb")
+    return load_model("icb2026")
 
 
 def assignment_csv(model, mapping: dict[str, str]) -> bytes:
@@ -388,17 +390,17 @@ def test_upload_through_the_app(store, icb):
     assert_ok(at)
     at.button(key="use_upload").click().run()
     assert_ok(at)
-    assert "Opened nw.csv: 41 footprints." in messages(at)
-    assert footprints(at) == 41
+    assert "Opened nw.csv: 35 footprints." in messages(at)
+    assert footprints(at) == 35
 
     # A scenario TOML brings its parameters, shown in the sidebar.
-    toml = b'level = "icb"\npopulation_measure = "allocation"\nband = [1_000_000, 3_500_000]\n[start]\nfrom = "baseline"\n'
+    toml = b'level = "icb2026"\npopulation_measure = "allocation"\nband = [1_000_000, 3_500_000]\n[start]\nfrom = "baseline"\n'
     at.file_uploader(key="upload").set_value(("today.toml", toml, "application/toml"))
     at.run()
     at.button(key="use_upload").click().run()
     assert_ok(at)
-    assert "Opened today.toml: 42 footprints." in messages(at)
-    assert footprints(at) == 42
+    assert "Opened today.toml: 36 footprints." in messages(at)
+    assert footprints(at) == 36
     assert metric(at, "In band").label == "In band (1.0-3.5m)"
     assert at.selectbox(key="measure").value == "allocation"
 
@@ -410,7 +412,7 @@ def test_upload_through_the_app(store, icb):
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("bad.csv: the header must name the columns unit_code")
     assert "\n" not in errors[0]
-    assert footprints(at) == 42
+    assert footprints(at) == 36
 
 
 def upload_error(name: str, data: bytes, model) -> str:
@@ -427,7 +429,7 @@ def test_parse_upload_accepts_csv_geojson_and_toml(icb, tmp_path):
 
     mapping = merged_nw(icb)
     cfg, params = parse_upload("nw.csv", assignment_csv(icb, mapping), icb)
-    assert cfg.n_footprints == 41 and params is None
+    assert cfg.n_footprints == 35 and params is None
     assert cfg.mapping()[CHESHIRE_MERSEYSIDE] == "North West merged"
 
     exported = outputs(icb, cfg, evaluate(icb, cfg))
@@ -439,16 +441,16 @@ def test_parse_upload_accepts_csv_geojson_and_toml(icb, tmp_path):
     members = {}
     for code, name in cfg.mapping().items():
         members.setdefault(name, []).append(code)
-    toml = ['name = "Uploaded"', 'level = "icb"', 'population_measure = "census"', "band = [1_000_000, 3_000_000]",
+    toml = ['name = "Uploaded"', 'level = "icb2026"', 'population_measure = "census"', "band = [1_000_000, 3_000_000]",
             "", "[start.footprints]"] + [f"{json.dumps(n)} = {json.dumps(c)}" for n, c in members.items()]
     cfg4, params4 = parse_upload("scenario.toml", "\n".join(toml).encode(), icb)
     assert cfg4.same_partition(cfg)
     assert params4.population_measure == "census" and tuple(params4.band) == (1_000_000, 3_000_000)
 
-    baseline, _ = parse_upload("today.toml", b'level = "icb"\n[start]\nfrom = "baseline"\n', icb)
-    assert baseline.n_footprints == 42
+    baseline, _ = parse_upload("today.toml", b'level = "icb2026"\n[start]\nfrom = "baseline"\n', icb)
+    assert baseline.n_footprints == 36
     bom, _ = parse_upload("bom.csv", b"\xef\xbb\xbf" + assignment_csv(icb, {}), icb)  # Excel's UTF-8 BOM
-    assert bom.n_footprints == 42
+    assert bom.n_footprints == 36
     assert not list(tmp_path.iterdir())
 
 
@@ -480,9 +482,9 @@ def test_parse_upload_rejects_bad_files_with_one_clear_message(icb):
 
     # Not a whole configuration of this model.
     missing = upload_error("part.csv", b"unit_code,footprint\nE54000036,Cornwall\n", icb)
-    assert missing.startswith("part.csv: 41 icb block(s) are not assigned")
+    assert missing.startswith("part.csv: 35 icb2026 block(s) are not assigned")
     unknown = good.replace(b"E54000036", b"E54999999")
-    assert upload_error("unknown.csv", unknown, icb).startswith("unknown.csv: 1 code(s) are not icb blocks: E54999999")
+    assert upload_error("unknown.csv", unknown, icb).startswith("unknown.csv: 1 code(s) are not icb2026 blocks: E54999999")
 
     # Codes of another level: switch the level first.
     sicbl = load_model("sicbl")
@@ -521,9 +523,9 @@ def test_upload_name_is_never_a_path(icb, tmp_path, monkeypatch):
                 assert part not in message, message
         # Valid bytes under a hostile name are read from the bytes, not from the name.
         cfg, _ = parse_upload("../../etc/passwd.csv", assignment_csv(icb, {}), icb)
-        assert cfg.n_footprints == 42
+        assert cfg.n_footprints == 36
         cfg, _ = parse_upload(str(real), assignment_csv(icb, {}), icb)
-        assert cfg.n_footprints == 42  # not the 41 of the file on disk
+        assert cfg.n_footprints == 36  # not the 35 of the file on disk
     finally:
         watching[0] = False
     assert not [p for p in opened if "passwd" in p or "secrets" in p or "key.toml" in p or str(tmp_path) in p or "real.csv" in p], opened
@@ -562,28 +564,28 @@ def test_prepare_downloads_and_read_them(store, media, icb):
 
     geo = json.loads(downloaded(media, buttons["Download footprints (GeoJSON)"]))
     assert geo["type"] == "FeatureCollection"
-    assert len(geo["features"]) == 42
+    assert len(geo["features"]) == 36
     assert {f["properties"]["footprint"] for f in geo["features"]} == set(Configuration.baseline(icb).names)
     assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in geo["features"])
     table = list(csv.DictReader(io.StringIO(downloaded(media, buttons["Download footprint table (CSV)"]).decode())))
-    assert len(table) == 42
+    assert len(table) == 36
     rows = list(csv.DictReader(io.StringIO(downloaded(media, buttons["Download configuration (CSV)"]).decode())))
-    assert len(rows) == 42 and {"unit_code", "footprint"} <= set(rows[0])
+    assert len(rows) == 36 and {"unit_code", "footprint"} <= set(rows[0])
     metrics = json.loads(downloaded(media, buttons["Download all metrics (JSON)"]))
-    assert metrics["overall"]["footprints"] == 42
+    assert metrics["overall"]["footprints"] == 36
 
-    # The downloads follow the map: after a move they are prepared again and hold 41 footprints.
+    # The downloads follow the map: after a move they are prepared again and hold 35 footprints.
     move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West merged")
     assert not at.get("download_button")  # stale downloads are not offered
     at.button(key="prep_dl").click().run()
     assert_ok(at)
     geo = json.loads(downloaded(media, at.get("download_button")[0]))
-    assert len(geo["features"]) == 41
+    assert len(geo["features"]) == 35
     back, _ = parse_upload("footprints.geojson", json.dumps(geo).encode(), icb)  # and the export opens again
-    assert back.n_footprints == 41
+    assert back.n_footprints == 35
     toml_button = next(b for b in at.get("download_button") if b.label == "Download as a scenario file (TOML)")
     again, params = parse_upload("scenario.toml", downloaded(media, toml_button), icb)  # so does the scenario
-    assert again.n_footprints == 41 and "North West merged" in again.names and params.population_measure == "gp_registered"
+    assert again.n_footprints == 35 and "North West merged" in again.names and params.population_measure == "gp_registered"
 
 
 def test_compare_two_saved_scenarios(store):
@@ -599,7 +601,7 @@ def test_compare_two_saved_scenarios(store):
     assert_ok(at)
     df = at.tabs[6].dataframe[-1].value.set_index("measure")
     assert list(df.columns) == ["Today", "Merged", "change"]
-    assert (df.loc["footprints", "Today"], df.loc["footprints", "Merged"]) == (42, 41)
+    assert (df.loc["footprints", "Today"], df.loc["footprints", "Merged"]) == (36, 35)
     assert df.loc["£ at stake", "Merged"] > 0 == df.loc["£ at stake", "Today"]
 
 

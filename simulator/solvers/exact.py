@@ -64,8 +64,9 @@ class ExactSolver(Solver):
 
     def __init__(self, problem: Problem, seed: int = 0, time_limit: float | None = None, progress=None,
                  max_candidates: int = 3_000_000, direct_limit: int = 2_000, proof_limit: int = 30_000,
-                 max_moved_limit: int = 20_000):
+                 max_moved_limit: int = 20_000, explain: bool = True):
         super().__init__(problem, seed, time_limit, progress)
+        self.explain = explain  # False: an infeasible answer is not explained (a warm start needs no reasons)
         self.max_candidates = max_candidates
         self.direct_limit = direct_limit
         self.max_moved_limit = max_moved_limit
@@ -314,7 +315,8 @@ class ExactSolver(Solver):
         from simulator.solvers.explain import explain_infeasible
 
         self.status_ = "infeasible"
-        self.explanation_ = explain_infeasible(self.problem, uncovered=uncovered)
+        self.explanation_ = (explain_infeasible(self.problem, uncovered=uncovered) if self.explain
+                             else ["not explained (explain=False)"])
 
 
 def population_cap(problem: Problem) -> float:

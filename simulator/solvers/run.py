@@ -208,11 +208,21 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
         """What is left of the time limit (at least a second, so that every stage runs)."""
         return None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
 
-    if solver == "auto" and model.level == "place" and problem.constraints.contiguity:
+    if solver == "auto" and model.level == "place" and problem.constraints.contiguity and _cap_can_hold(problem):
         try:
-            return _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
+            s = _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
+            if s.configuration_ is not None or _ceiling_is_hard(problem):
+                return s
+            # Candidates stop at the band's ceiling; a soft ceiling lets footprints pass it, which the local
+            # search can do.
+            skipped = {"exact_not_used": "no configuration of footprints under the band's ceiling meets the rules, "
+                                         "and the ceiling is soft: the local search may pass it",
+                       "exact_attempt_s": round(time.perf_counter() - began, 3)}
         except TooManyCandidates as e:
             skipped = {"exact_not_used": str(e), "exact_attempt_s": round(time.perf_counter() - began, 3)}
+    if not skipped and solver == "auto" and model.level == "place" and not _cap_can_hold(problem):
+        skipped = {"exact_not_used": "the scenario's footprints cannot all fit under the band's ceiling, which is "
+                                     "soft: the local search may pass it"}
     start = problem.start
     if solver == "auto" and model.level == "place":
         start = sicbl_warm_start(scenario, model, problem, seed, left(), progress, data_dir) or start
@@ -262,10 +272,31 @@ def _set_bound(s: Solver, bound: float, method: str) -> None:
     s.stats_["bound_method"] = method
 
 
+def _cap_can_hold(problem: Problem) -> bool:
+    """Whether footprints under the band's ceiling could hold the free blocks in as many footprints as the
+    scenario allows (if not, only a soft ceiling's excess makes it feasible, and the exact solver, whose
+    candidates stop at the ceiling, would spend its time proving that it is not)."""
+    from simulator.solvers.exact import population_cap
+
+    c = problem.constraints
+    if _ceiling_is_hard(problem) or not c.n_footprints:
+        return True
+    most = c.n_footprints[1] - len(c.locked)
+    return most > 0 and float(problem.population[problem.free_blocks].sum()) <= most * population_cap(problem)
+
+
+def _ceiling_is_hard(problem: Problem) -> bool:
+    """Whether no footprint may pass the population ceiling (today's ICBs standing alone aside): then the
+    candidates under it are every candidate."""
+    c = problem.constraints.ceiling
+    return c is None or c.hard
+
+
 def _proof_may_run(problem: Problem, solver: str, time_limit: float | None) -> bool:
-    """Whether ``auto`` will try to prove a place-level answer (contiguity on, and time enough to count)."""
+    """Whether ``auto`` will try to prove a place-level answer (contiguity on, a hard ceiling, since the walk
+    visits footprints under it only, and time enough to count)."""
     return (solver == "auto" and problem.model.level == "place" and problem.constraints.contiguity
-            and (time_limit is None or time_limit >= _PROOF_MIN_S))
+            and _ceiling_is_hard(problem) and (time_limit is None or time_limit >= _PROOF_MIN_S))
 
 
 def _count(problem: Problem) -> tuple["FootprintScan", int, float]:
@@ -346,9 +377,11 @@ def sicbl_warm_start(scenario, model, problem: Problem, seed: int = 0, time_limi
     coarse = load_model("sicbl", data_dir or model.data_dir, estuary_links=model.estuary_links,
                         baseline=model.baseline)
     coarse_problem = Problem.from_scenario(scenario, coarse, start=Configuration.baseline(coarse))
+    if not _cap_can_hold(coarse_problem):
+        return None  # the exact solver's candidates stop at the ceiling: it could only prove there is no answer
     try:
         warm = ExactSolver(coarse_problem, seed=seed, time_limit=time_limit and time_limit / 2,
-                           progress=progress).solve()
+                           progress=progress, explain=False).solve()
     except ScenarioError:  # e.g. max_moved on too many candidates: start from the scenario's start instead
         return None
     if warm.configuration_ is None:
