@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pydeck as pdk
 import streamlit as st
@@ -386,12 +387,13 @@ with tabs[6]:
 
     (cfg_a, ev_a), (cfg_b, ev_b) = resolve(a), resolve(b)
     st.dataframe(pd.DataFrame(diff(ev_a, ev_b)).rename(columns={"A": a, "B": b}), hide_index=True, width="stretch")
-    if model.level != "icb2026":
-        older, _ = model.map_assignment("2024")
-        co = coassignment(model, cfg_a, cfg_b, older, model.population(ws.params.population_measure))
-        st.caption("Pairwise co-assignment of blocks that were in different ICBs in 2024 (B as the truth): "
-                   "precision, recall and F1, overall and per NHS region.")
-        st.dataframe(co, hide_index=True, width="stretch")
+    # Pairs of blocks that were apart in 2024; today's ICBs cannot be drawn on the 2024 map, so there every pair.
+    older = model.map_assignment("2024")[0] if model.level != "icb2026" else np.arange(model.n_blocks)
+    co = coassignment(model, cfg_a, cfg_b, older, model.population(ws.params.population_measure))
+    st.caption("Pairwise co-assignment of blocks " + ("that were in different ICBs in 2024" if model.level != "icb2026"
+               else "(every pair of today's ICBs)") + ", B as the truth: precision, recall and F1, overall and per "
+               "NHS region.")
+    st.dataframe(co, hide_index=True, width="stretch")
     left, right = st.columns(2)
     small_map(a, cfg_a, left)
     small_map(b, cfg_b, right)
