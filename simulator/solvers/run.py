@@ -81,6 +81,8 @@ def start_configuration(scenario, model) -> Configuration:
         return Configuration.baseline(model)
     if kind == "file":
         pairs, level = read_configuration_file(value)
+        if level == "icb" and model.level in ("icb2024", "icb2026"):
+            level = model.level  # ICB codes name either map's ICBs: unknown ones are named below
         if level != model.level:
             raise InputFileError(f"{value}: holds {level} codes but the scenario's level is {model.level}")
     else:
