@@ -235,14 +235,14 @@ ch = o["change_from_today"]
 cols = st.columns(8)
 cols[0].metric("Footprints", o["footprints"], help=f"Today: {ch['today_icbs']} ICBs")
 cols[1].metric(f"In band ({ws.params.band[0] / 1e6:.1f}-{ws.params.band[1] / 1e6:.1f}m)", o["in_band"])
-cols[2].metric("People changing ICB", f"{ch['people_moved'] / 1e6:,.2f}m",
+cols[2].metric("Moving ICB", f"{ch['people_moved'] / 1e6:,.2f}m",
                help="People in a footprint outside its largest part of one of today's ICBs")
 cols[3].metric("Today's ICBs split", ch["today_icbs_split"],
                help=", ".join(ch["today_icbs_split_names"]) or "none: every ICB is whole, alone or merged whole")
 cols[4].metric("£ at stake", f"£{o['at_stake_gbp'] / 1e6:,.0f}m")
 cols[5].metric("Localisation", f"{o['localisation_index']:.1%}")
 cols[6].metric("Running-cost saving", f"£{o['running_cost_saving_gbp'] / 1e6:,.1f}m")
-cols[7].metric("Score (lower is better)", f"{ev.score:.4f}")
+cols[7].metric("Score (lower is better)", f"{ev.score:.2f}")
 st.caption(f"Population: {MEASURES[ws.params.population_measure]}. {LEVELS[model.level]} building blocks. Today's map: "
            f"{BASELINES[model.baseline]}.")
 if st.session_state.get("scenario_rules"):

@@ -622,3 +622,30 @@ def test_colour_by_every_option(store):
     assert fills["band"] <= {(214, 96, 77), (77, 172, 38), (67, 147, 195)} and len(fills["band"]) == 3
     assert len(fills["footprint"]) > 30
     assert len(fills["allocation_per_head"]) > 10 and len(fills["localisation_index"]) > 10
+
+
+# ---------------------------------------------------------------------------------------------- 11. today's map
+def test_change_from_today_baseline_switch_and_a_shipped_scenario(store):
+    at = start_app()
+    assert at.radio(key="baseline").value == "2026"
+    assert metric(at, "Moving ICB").value == "0.00m" and metric(at, "Today's ICBs split").value == "0"
+    move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West merged")
+    assert metric(at, "Moving ICB").value == "2.80m"  # Cheshire and Merseyside's people join Greater Manchester's
+    table = at.tabs[0].dataframe[0].value.set_index("footprint")
+    assert table.loc["North West merged", "people_moved"] == pytest.approx(2_795_002)
+
+    # The 2024 map as today: the level follows (today's 36 cannot draw it), 42 footprints.
+    at.radio(key="baseline").set_value("2024").run()
+    assert_ok(at)
+    assert at.radio(key="level").value == "icb2024" and footprints(at) == 42
+    assert "icb2026" not in at.radio(key="level").options
+
+    # A scenario from scenarios/: its level, map, start and rules come with it.
+    at.selectbox(key="scenario_pick").set_value("Backtest 2026: London").run()
+    at.button(key="open_scenario").click().run()
+    assert_ok(at)
+    assert at.radio(key="level").value == "place" and at.radio(key="baseline").value == "2024"
+    assert footprints(at) == 42
+    assert any(m.startswith("Opened the scenario Backtest 2026: London") for m in messages(at))
+    assert any("rules of the scenario Backtest 2026: London" in c.value for c in at.caption)
+    assert at.slider(key="band").value == (1.0, 2.5)
