@@ -180,6 +180,7 @@ model = ws.model
 running = st.container()
 if run:
     from simulator.scenario import Scenario
+    from simulator.solvers import BoundMethod
     from simulator.solvers.run import optimise
 
     rules = st.session_state.get("scenario_rules")
@@ -212,13 +213,13 @@ if run:
         else:
             ws.load(solver.configuration_)
             st.session_state["after_optimiser"] = (model.level, solver.configuration_)
-            gap = "no bound" if solver.gap_ is None else f"gap {solver.gap_:.2%}"
-            if solver.gap_ is not None and solver.stats_.get("bound_method", "").startswith("term-wise"):
+            result = solver.result_
+            gap = "no bound" if result.gap is None else f"gap {result.gap:.2%}"
+            if result.gap is not None and result.bound_method is BoundMethod.TERM_WISE:
                 gap += " (against a term-wise bound: wide, as the exact proof was not run)"
-            runs = solver.stats_.get("restarts")
-            best = f", best of {len(runs)} local searches" if runs else ""
-            say(f"Optimiser ({solver.name}): {solver.status_}, score {solver.objective_:.4f}, {gap}{best}, "
-                f"{solver.runtime_:.1f} s. Undo returns to your map.", "success")
+            best = f", best of {len(result.restarts)} local searches" if result.restarts else ""
+            say(f"Optimiser ({result.solver}): {result.status.value}, score {result.objective:.4f}, {gap}{best}, "
+                f"{result.timings['total']:.1f} s. Undo returns to your map.", "success")
     except IcbSimError as exc:
         say(str(exc), "error")
     bar.empty()

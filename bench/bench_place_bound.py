@@ -19,6 +19,7 @@ from pathlib import Path
 
 from simulator.model import load_model
 from simulator.scenario import parse_scenario
+from simulator.solvers import BoundMethod
 from simulator.solvers import run as run_module
 from simulator.solvers.run import optimise
 
@@ -60,15 +61,13 @@ def run(name: str, model) -> dict:
             "answer": answer, "answer_s": round(answer_s, 1), "bound": s.bound_, "gap_of_answer": gap,
             "objective": s.objective_, "proof_s": round(proof.get("bound_s", 0) + proof.get("proof_s", 0), 1),
             "walks": proof.get("walks"), "wall_s": round(wall, 1), "ratio_to_target": round(answer_s / TARGET_S, 2),
-            "bound_method": _method(s.stats_.get("bound_method")), "proof_not_run": s.stats_.get("proof_not_run"),
+            "bound_method": _METHOD.get(s.bound_method_, "exact"), "proof_not_run": s.stats_.get("proof_not_run"),
             "runs": len(s.stats_.get("restarts") or []) or 1}
 
 
-def _method(text: str | None) -> str:
-    """``exact`` (the exact solver), ``proof`` (exactly priced column generation) or ``term-wise``."""
-    if text is None:
-        return "exact"
-    return "term-wise" if text.startswith("term-wise") else "proof"
+# The table's name for each bound: ``proof`` (exactly priced column generation), ``term-wise``, else ``exact``
+# (the exact solver's).
+_METHOD = {BoundMethod.WALKED_PROOF: "proof", BoundMethod.TERM_WISE: "term-wise"}
 
 
 def main() -> int:

@@ -28,7 +28,8 @@ def _exact(name: str, level: str | None = None) -> dict:
         sc.level = level
     model = load_model(sc.level)
     t = time.perf_counter()
-    s = ExactSolver(Problem.from_scenario(sc, model)).solve()
+    s = ExactSolver(Problem.from_scenario(sc, model))
+    s.solve()
     wall = time.perf_counter() - t
     return {"scenario": sc.name, "level": sc.level, "status": s.status_, "objective": s.objective_,
             "bound": s.bound_, "gap": s.gap_, "seconds": wall,
@@ -56,7 +57,8 @@ def main() -> int:
     sc = load_scenario(SCENARIOS / "national_default.toml")
     sc.level = "place"
     model = load_model("place")
-    ls = LocalSearchSolver(Problem.from_scenario(sc, model), seed=1, iterations=5000).solve()
+    ls = LocalSearchSolver(Problem.from_scenario(sc, model), seed=1, iterations=5000)
+    ls.solve()
     rate = ls.stats_["iterations"] / ls.runtime_
     print(f"local search at place level: {rate:,.0f} iterations/s ({ls.stats_['moves_tried']:,} feasible moves "
           f"scored of {ls.stats_['iterations']:,})")
@@ -97,7 +99,8 @@ def main() -> int:
         row = {"scenario": sc.name, "solver": ex.name, "status": ex.status_, "objective": ex.objective_,
                "candidates": ex.stats_.get("candidates_feasible"), "seconds": ex_s, "local_search": []}
         for its in (20_000, 200_000):
-            ls = LocalSearchSolver(problem, seed=0, start=warm, iterations=its).solve()
+            ls = LocalSearchSolver(problem, seed=0, start=warm, iterations=its)
+            ls.solve()
             polished, polish_stats = polish(problem, ls.configuration_)
             obj = polish_stats["objective_after"]
             gap = (obj - ex.objective_) / abs(ex.objective_)

@@ -254,6 +254,7 @@ def _cmd_optimise(args, data_dir) -> int:
     from simulator.metrics import evaluate
     from simulator.model import load_model
     from simulator.scenario import load_scenario
+    from simulator.solvers import BoundMethod
     from simulator.solvers.run import optimise
 
     out = Path(args.out)
@@ -276,13 +277,14 @@ def _cmd_optimise(args, data_dir) -> int:
     written = write_outputs(args.out, files)
     _say("wrote " + ", ".join(str(w) for w in written))
     print(_summary(evaluation))
-    gap = "n/a (no bound)" if solver.gap_ is None else f"{solver.gap_:.2%}"
-    if solver.gap_ is not None and solver.stats_.get("bound_method", "").startswith("term-wise"):
+    result = solver.result_
+    gap = "n/a (no bound)" if result.gap is None else f"{result.gap:.2%}"
+    if result.gap is not None and result.bound_method is BoundMethod.TERM_WISE:
         gap += " (against the term-wise bound: the proof was not run, see stats.proof_not_run)"
-    runs = solver.stats_.get("restarts")
-    best = f" (best of {len(runs)} local searches, found from seed {solver.stats_['best_seed']})" if runs else ""
-    print(f"solver {solver.name}: {solver.status_}, objective {solver.objective_:.5f}, gap {gap}, "
-          f"{solver.runtime_:.1f}s, seed {solver.seed}{best}")
+    runs = result.restarts
+    best = f" (best of {len(runs)} local searches, found from seed {result.best_seed})" if runs else ""
+    print(f"solver {result.solver}: {result.status.value}, objective {result.objective:.5f}, gap {gap}, "
+          f"{result.timings['total']:.1f}s, seed {result.seed}{best}")
     return 0
 
 

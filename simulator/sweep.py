@@ -16,8 +16,9 @@ from simulator.errors import IcbSimError, ScenarioError
 from simulator.scenario import TOMLDecodeError, dumps_scenario, loads_toml
 
 BACKENDS = ("process", "dask", "ray")
-SUMMARY_COLUMNS = ["run", "folder", "status", "objective", "bound", "gap", "score", "footprints", "in_band",
-                   "at_stake_gbp", "at_stake_need_adjusted_gbp", "localisation_index", "runtime_s", "explanation"]
+SUMMARY_COLUMNS = ["run", "folder", "status", "objective", "bound", "gap", "bound_method", "score", "footprints",
+                   "in_band", "at_stake_gbp", "at_stake_need_adjusted_gbp", "localisation_index", "runtime_s",
+                   "explanation"]
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,11 @@ def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, itera
                         "at_stake_gbp": ev.overall["at_stake_gbp"],
                         "at_stake_need_adjusted_gbp": ev.overall["at_stake_need_adjusted_gbp"],
                         "localisation_index": ev.overall["localisation_index"]})
-        row.update({k: solution.get(k) for k in ("status", "objective", "bound", "gap", "runtime_s")})
-        row["explanation"] = "; ".join(solution.get("explanation") or [])
+        result = solver.result_
+        row.update({"status": result.status.value, "objective": result.objective, "bound": result.bound,
+                    "gap": result.gap, "bound_method": result.bound_method.value,
+                    "runtime_s": solution["runtime_s"]})
+        row["explanation"] = "; ".join(result.explanation)
     except IcbSimError as exc:
         files = {"scenario.toml": scenario_text}
         solution = {"status": "error", "explanation": [str(exc)]}
@@ -135,7 +139,8 @@ def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, itera
 def _row_from_folder(folder: Path) -> dict[str, Any]:
     sol = json.loads((folder / "solution.json").read_text(encoding="utf-8"))
     row = {"run": folder.name, "folder": str(folder), **{k: sol.get(k) for k in ("status", "objective", "bound", "gap",
-                                                                                  "runtime_s", "score")}}
+                                                                                  "bound_method", "runtime_s",
+                                                                                  "score")}}
     row["explanation"] = "; ".join(sol.get("explanation") or [])
     metrics = folder / "metrics.json"
     if metrics.is_file():

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from simulator.metrics.score import scorer
 from simulator.scenario import parse_scenario
-from simulator.solvers import ExactSolver, Problem
+from simulator.solvers import BoundMethod, ExactSolver, Problem
 from simulator.solvers import run as run_module
 from simulator.solvers.bound import enumerated_bound
 from simulator.solvers.master import _cut_membership
@@ -168,7 +168,8 @@ def test_bound_proves_the_exact_solvers_optimum_from_the_sub_icb_start(name, pla
     converges, proves the exact solver's optimum and returns a configuration that scores it."""
     scenario = _place(name)
     problem = Problem.from_scenario(scenario, place_model)
-    exact = ExactSolver(problem).solve()
+    exact = ExactSolver(problem)
+    exact.solve()
     start = sicbl_warm_start(scenario, place_model, problem)
     assert problem.objective(start.assignment) > exact.objective_ + 1e-6
     proof = enumerated_bound(problem, start)
@@ -181,7 +182,8 @@ def test_bound_proves_the_exact_solvers_optimum_from_the_sub_icb_start(name, pla
 
 def test_bound_stopped_early_is_still_below_the_optimum(place_model):
     problem = Problem.from_scenario(_place("region_london.toml"), place_model)
-    exact = ExactSolver(problem).solve()
+    exact = ExactSolver(problem)
+    exact.solve()
     start = sicbl_warm_start(_place("region_london.toml"), place_model, problem)
     runs = [enumerated_bound(problem, start, max_walks=k) for k in range(1, 9)]
     # Searching walks prove nothing: a bound comes with the first proving walk, and only rises after it.
@@ -199,7 +201,8 @@ def test_auto_at_place_level_proves_the_local_search_answer(place_model, monkeyp
     """With the exact solver out of the way, ``auto`` runs the local search, then proves (or improves) its answer:
     status optimal, gap 0, the exact optimum."""
     scenario = _place("region_south_west.toml")
-    exact = ExactSolver(Problem.from_scenario(scenario, place_model)).solve()
+    exact = ExactSolver(Problem.from_scenario(scenario, place_model))
+    exact.solve()
     monkeypatch.setattr(run_module, "PLACE_EXACT_LIMIT", 1)
     s = optimise(scenario, place_model, seed=0, iterations=2_000)
     assert s.name == "local_search" and "exact_not_used" in s.stats_
@@ -217,7 +220,7 @@ def test_auto_reports_why_there_is_no_bound_when_candidates_are_too_many(place_m
     monkeypatch.setattr(run_module, "PLACE_PROOF_LIMIT", 1_000)
     s = optimise(scenario, place_model, seed=0, iterations=500)
     # The gap is then against the term-wise bound, which holds but is wide.
-    assert s.status_ == "feasible" and s.stats_["bound_method"] == run_module.TERM_BOUND_METHOD
+    assert s.status_ == "feasible" and s.bound_method_ is BoundMethod.TERM_WISE
     assert s.bound_ == pytest.approx(term_bound(s.problem).bound, abs=1e-12) and 0.0 < s.gap_ < 0.5
     assert "more than 1,000 candidate footprints" in s.stats_["proof_not_run"]
 
@@ -240,7 +243,7 @@ def test_auto_skips_the_proof_when_the_time_limit_leaves_too_little(place_model,
     monkeypatch.setattr(run_module, "PLACE_EXACT_LIMIT", 1)
     s = optimise(scenario, place_model, seed=0, iterations=500, time_limit=10.0)
     assert s.status_ == "feasible" and s.configuration_ is not None
-    assert s.stats_["bound_method"] == run_module.TERM_BOUND_METHOD and "proof" not in s.stats_
+    assert s.bound_method_ is BoundMethod.TERM_WISE and "proof" not in s.stats_
     assert "too little to count and walk" in s.stats_["proof_not_run"]
 
 
@@ -251,7 +254,8 @@ def test_footprint_limit_holds_for_the_optimum_and_is_tighter_than_counting_bloc
     from simulator.solvers.bound import max_free_footprints
 
     problem = Problem.from_scenario(_place(name), place_model)
-    exact = ExactSolver(problem).solve()
+    exact = ExactSolver(problem)
+    exact.solve()
     free = FootprintScan(problem).free
     limit = max_free_footprints(problem, exact.objective_, free)
     a = exact.configuration_.assignment

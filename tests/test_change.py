@@ -113,7 +113,8 @@ def test_icbs_in_band_are_neither_split_nor_merged(icbs, w):
     (a1, a2), (b1, b2), (c1, c2) = icbs
     model = _model_with([a1, b1, c1, a2, b2, c2])  # S1 S2 S3 / S4 S5 S6; ICB A = S1+S4, B = S2+S5, C = S3+S6
     problem = _only_change(model, *w)
-    s = ExactSolver(problem).solve()
+    s = ExactSolver(problem)
+    s.solve()
     assert s.status_ == "optimal"
     assert s.configuration_.same_partition(Configuration.baseline(model))
 
@@ -150,11 +151,13 @@ def test_national_default_merges_only_into_the_band_as_a_hard_floor_would(today_
     configuration exists."""
     scenario = load_scenario(SCENARIOS / "national_default.toml")
     assert scenario.baseline == "2026" and scenario.level == "icb2026"
-    soft = ExactSolver(Problem.from_scenario(scenario, today_model)).solve()
+    soft = ExactSolver(Problem.from_scenario(scenario, today_model))
+    soft.solve()
     assert soft.status_ == "optimal"
     hard_scenario = parse_scenario((SCENARIOS / "national_default.toml").read_text()
                                    + "population_floor = { value = 1_500_000, hard = true }\n", "hard floor")
-    hard = ExactSolver(Problem.from_scenario(hard_scenario, today_model)).solve()
+    hard = ExactSolver(Problem.from_scenario(hard_scenario, today_model))
+    hard.solve()
     assert hard.status_ == "optimal"
     ev = evaluate(today_model, soft.configuration_, scenario.params)
     fp = ev.footprints

@@ -74,7 +74,7 @@ def national_polished(place_model):
     scenario = _place("national_default_sicbl.toml")
     problem = Problem.from_scenario(scenario, place_model)
     warm = sicbl_warm_start(scenario, place_model, problem)
-    start = LocalSearchSolver(problem, seed=2, start=warm, iterations=2000).solve().configuration_
+    start = LocalSearchSolver(problem, seed=2, start=warm, iterations=2000).solve().configuration
     return problem, start, *exchange_polish(problem, start)
 
 

@@ -24,8 +24,8 @@ from simulator.constraints import moved_blocks
 from simulator.errors import ConfigurationError, ScenarioError
 from simulator.metrics import evaluate
 from simulator.scenario import CONSTRAINT_KEYS, load_scenario, parse_scenario
-from simulator.solvers import ExactSolver, LocalSearchSolver, Problem
-from simulator.solvers.run import TERM_BOUND_METHOD, mend_pieces, optimise, refine
+from simulator.solvers import BoundMethod, ExactSolver, LocalSearchSolver, Problem
+from simulator.solvers.run import mend_pieces, optimise, refine
 from simulator.solvers.term_bound import term_bound
 from tests.legacy import legacy, legacy_scenario
 
@@ -61,7 +61,8 @@ ROUTES = {"direct": {}, "cuts": {"direct_limit": 0}}
 def solve_exact(model, constraints: str = "", extra: str = "", route: str = "direct") -> tuple[Problem, ExactSolver]:
     """Solve exactly and check the common promises: proven optimal, gap 0, no broken hard constraint."""
     problem = make_problem(model, constraints, extra)
-    solver = ExactSolver(problem, **ROUTES[route]).solve()
+    solver = ExactSolver(problem, **ROUTES[route])
+    solver.solve()
     assert solver.status_ == "optimal", (solver.status_, solver.explanation_)
     assert solver.gap_ == 0.0 and solver.bound_ == pytest.approx(solver.objective_, abs=1e-12)
     assert problem.violations(solver.configuration_) == []
@@ -164,7 +165,9 @@ def national_icb(icb_model):
     """The national default scenario solved exactly at ICB level."""
     scenario = legacy_scenario(SCENARIOS / "national_default.toml")
     problem = Problem.from_scenario(scenario, icb_model)
-    return scenario, problem, ExactSolver(problem).solve()
+    solver = ExactSolver(problem)
+    solver.solve()
+    return scenario, problem, solver
 
 
 # --------------------------------------------------------------------------------------------- 1. brute force
@@ -389,7 +392,8 @@ def ls_constrained(icb_model, place_model):
     problem = make_problem(place_model, LS_CONSTRAINTS)
     start = refine(coarse.configuration_, place_model)
     assert problem.violations(start) == []
-    solver = LocalSearchSolver(problem, seed=3, iterations=3000, start=start).solve()
+    solver = LocalSearchSolver(problem, seed=3, iterations=3000, start=start)
+    solver.solve()
     return problem, start, solver
 
 
@@ -441,7 +445,8 @@ population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-
     problem = make_problem(place_model, """keep_whole = ["lad"]
 population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
     assert problem.violations(start_cfg) == []
-    s = LocalSearchSolver(problem, seed=0, iterations=3000, start=start_cfg).solve()
+    s = LocalSearchSolver(problem, seed=0, iterations=3000, start=start_cfg)
+    s.solve()
     assert problem.violations(s.configuration_) == []
     a = s.configuration_.assignment
     for code in np.unique(lad):
@@ -452,7 +457,8 @@ population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-
 def test_local_search_hard_ceiling_never_broken(place_model):
     problem = make_problem(place_model, "population_ceiling = 2_500_000")
     assert problem.violations(problem.start) == []  # today's ICBs may stand alone above the ceiling
-    s = LocalSearchSolver(problem, seed=0, iterations=3000).solve()
+    s = LocalSearchSolver(problem, seed=0, iterations=3000)
+    s.solve()
     assert problem.violations(s.configuration_) == []
 
 
@@ -463,7 +469,8 @@ population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-
 population_ceiling = { value = 2_500_000, hard = false, penalty_per_person = 1e-9 }""")
     start = refine(coarse.configuration_, place_model)
     assert problem.violations(start) == []
-    s = LocalSearchSolver(problem, seed=1, iterations=2000, start=start).solve()
+    s = LocalSearchSolver(problem, seed=1, iterations=2000, start=start)
+    s.solve()
     assert problem.violations(s.configuration_) == []
 
 
@@ -480,7 +487,8 @@ def test_exact_max_moved_matches_moved_blocks(icb_model, sicbl_model):
 
 def _forced_case(icb_model, constraints):
     problem = make_problem(icb_model, constraints)
-    s = ExactSolver(problem).solve()
+    s = ExactSolver(problem)
+    s.solve()
     if s.configuration_ is not None:
         assert problem.violations(s.configuration_) == [], s.status_
     return s
@@ -504,7 +512,8 @@ def test_exact_must_merge_non_adjacent_large_pair(icb_model):
 def test_shipped_pathology_networks_whole_solves(sicbl_model):
     scenario = legacy_scenario(SCENARIOS / "pathology_networks_whole.toml")
     problem = Problem.from_scenario(scenario, sicbl_model)
-    s = ExactSolver(problem).solve()
+    s = ExactSolver(problem)
+    s.solve()
     assert s.status_ in ("optimal", "feasible", "infeasible")
     if s.configuration_ is not None:
         assert problem.violations(s.configuration_) == []
@@ -515,7 +524,8 @@ def test_shipped_pathology_networks_whole_solves(sicbl_model):
 # --------------------------------------------------------------------------------------------- 4. infeasible
 def infeasible(icb_model, constraints: str, route: str = "direct") -> list[str]:
     problem = make_problem(icb_model, constraints)
-    s = ExactSolver(problem, **ROUTES[route]).solve()
+    s = ExactSolver(problem, **ROUTES[route])
+    s.solve()
     assert s.status_ == "infeasible" and s.configuration_ is None and s.objective_ is None
     assert s.explanation_ and all(isinstance(e, str) and e and "Traceback" not in e for e in s.explanation_)
     assert s.solution_dict()["footprints"] is None
@@ -580,7 +590,9 @@ def place_default(place_model):
 
 
 def test_local_search_is_deterministic(place_default):
-    runs = [LocalSearchSolver(place_default, seed=11, iterations=2000).solve() for _ in range(2)]
+    runs = [LocalSearchSolver(place_default, seed=11, iterations=2000) for _ in range(2)]
+    for run in runs:
+        run.solve()
     a, b = runs
     assert np.array_equal(a.configuration_.assignment, b.configuration_.assignment)
     assert a.configuration_.names == b.configuration_.names
@@ -594,14 +606,16 @@ def test_local_search_is_deterministic(place_default):
     assert a.objective_ == pytest.approx(place_default.objective(a.configuration_.assignment), abs=1e-12)
     assert place_default.violations(a.configuration_) == []
     assert a.configuration_.noncontiguous_footprints() == []
-    other = LocalSearchSolver(place_default, seed=12, iterations=2000).solve()
+    other = LocalSearchSolver(place_default, seed=12, iterations=2000)
+    other.solve()
     assert not np.array_equal(other.configuration_.assignment, a.configuration_.assignment)
 
 
 def test_local_search_from_exact_start_never_worsens(icb_model, place_model, place_default, national_icb):
     start = refine(national_icb[2].configuration_, place_model)
     assert place_default.violations(start) == []
-    s = LocalSearchSolver(place_default, seed=0, iterations=2000, start=start).solve()
+    s = LocalSearchSolver(place_default, seed=0, iterations=2000, start=start)
+    s.solve()
     assert s.objective_ <= place_default.objective(start.assignment) + 1e-12
     assert s.stats_["stopped_by"] == "iterations"
     assert place_default.violations(s.configuration_) == []
@@ -610,7 +624,8 @@ def test_local_search_from_exact_start_never_worsens(icb_model, place_model, pla
 def test_local_search_repairs_or_rejects_an_infeasible_start(place_model):
     # Some of today's ICBs host one acute trust: merging footprints repairs the start.
     problem = make_problem(place_model, "min_acute_trusts = 2")
-    s = LocalSearchSolver(problem, iterations=10).solve()
+    s = LocalSearchSolver(problem, iterations=10)
+    s.solve()
     assert "start_repaired" in s.stats_ and problem.violations(s.configuration_) == []
     # More acute trusts per footprint than England has in any merge chain: no merging can repair it.
     problem = make_problem(place_model, "min_acute_trusts = 200")
@@ -620,7 +635,8 @@ def test_local_search_repairs_or_rejects_an_infeasible_start(place_model):
 
 def test_local_search_zero_iterations_returns_the_start(icb_model):
     problem = make_problem(icb_model)
-    s = LocalSearchSolver(problem, iterations=0).solve()
+    s = LocalSearchSolver(problem, iterations=0)
+    s.solve()
     assert s.configuration_.same_partition(problem.start)
 
 
@@ -630,11 +646,13 @@ def test_local_search_bound_is_finite_and_below_its_objective(sicbl_model):
     """``bound=True`` uses the exact solver's relaxation: on the South West (sub-ICB level) the bound is below
     what the search found, and below the proven optimum."""
     problem = Problem.from_scenario(load_scenario(SCENARIOS / "region_south_west.toml"), sicbl_model)
-    optimum = ExactSolver(problem).solve().objective_
-    start = LocalSearchSolver(problem, bound=True, iterations=0).solve()
+    optimum = ExactSolver(problem).solve().objective
+    start = LocalSearchSolver(problem, bound=True, iterations=0)
+    start.solve()
     assert start.bound_ is not None and np.isfinite(start.bound_)
     assert start.bound_ <= optimum + 1e-9 < start.objective_ and start.status_ == "feasible" and start.gap_ > 0
-    s = LocalSearchSolver(problem, bound=True, iterations=5000).solve()
+    s = LocalSearchSolver(problem, bound=True, iterations=5000)
+    s.solve()
     assert s.bound_ == pytest.approx(start.bound_, abs=1e-12)
     assert np.isfinite(s.bound_) and s.bound_ <= s.objective_ + 1e-9
 
@@ -775,7 +793,8 @@ def test_regional_scenario_solves_to_optimal(name, sicbl_model):
     scenario = legacy_scenario(SCENARIOS / name)
     problem = Problem.from_scenario(scenario, sicbl_model)
     t = time.perf_counter()
-    s = ExactSolver(problem).solve()
+    s = ExactSolver(problem)
+    s.solve()
     elapsed = time.perf_counter() - t
     assert s.status_ == "optimal" and s.gap_ == 0.0
     assert problem.violations(s.configuration_) == []
@@ -792,7 +811,9 @@ def national_sicbl(sicbl_model):
     """The national default solved exactly at sub-ICB level."""
     scenario = legacy_scenario(SCENARIOS / "national_default_sicbl.toml")
     problem = Problem.from_scenario(scenario, sicbl_model)
-    return scenario, problem, ExactSolver(problem).solve()
+    solver = ExactSolver(problem)
+    solver.solve()
+    return scenario, problem, solver
 
 
 def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, national_sicbl):
@@ -811,7 +832,8 @@ def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, nat
     refined = refine(national_icb[2].configuration_, sicbl_model)
     assert problem.violations(refined) == []
     assert s.objective_ <= problem.objective(refined.assignment) + 1e-9
-    ls = LocalSearchSolver(problem, seed=3, start=s.configuration_, iterations=2000).solve()
+    ls = LocalSearchSolver(problem, seed=3, start=s.configuration_, iterations=2000)
+    ls.solve()
     assert ls.objective_ >= s.objective_ - 1e-9
 
 
@@ -837,7 +859,7 @@ def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model,
     # auto says so, and the gap is against the term-wise bound (wide, but proven).
     assert ls.name == "local_search" and ls.bound_ == pytest.approx(term_bound(problem).bound, abs=1e-12)
     assert ls.bound_ < ls.objective_ and ls.gap_ == pytest.approx((ls.objective_ - ls.bound_) / ls.objective_)
-    assert ls.stats_["bound_method"] == TERM_BOUND_METHOD
+    assert ls.bound_method_ is BoundMethod.TERM_WISE
     assert ls.stats_["exact_not_used"].startswith("more than 500,000 candidate footprints at place level")
     assert ls.stats_["proof_not_run"].startswith("more than 150,000,000 candidate footprints")
     assert ls.stats_["start_objective"] == pytest.approx(problem.objective(mended.assignment), abs=1e-9)
@@ -862,12 +884,14 @@ def test_regional_place_scenario_is_proven_optimal_by_auto(name, sicbl_model, pl
     assert problem.violations(s.configuration_) == []
     assert 10_000 < s.stats_["candidates_feasible"] <= 500_000
     sicbl_problem = Problem.from_scenario(legacy_scenario(SCENARIOS / name), sicbl_model)
-    coarse = ExactSolver(sicbl_problem).solve()
+    coarse = ExactSolver(sicbl_problem)
+    coarse.solve()
     refined = refine(coarse.configuration_, place_model, allow_noncontiguous=True)
     assert refined.noncontiguous_footprints() == []  # in these regions the refined answer stays in one piece
     assert problem.objective(refined.assignment) == pytest.approx(coarse.objective_, abs=1e-9)
     assert s.objective_ <= coarse.objective_ + 1e-9
-    ls = LocalSearchSolver(problem, seed=1, start=s.configuration_, iterations=2000).solve()
+    ls = LocalSearchSolver(problem, seed=1, start=s.configuration_, iterations=2000)
+    ls.solve()
     assert ls.objective_ >= s.objective_ - 1e-9
 
 
@@ -877,7 +901,8 @@ def test_other_shipped_scenarios_solve_to_optimal(name, icb_model, sicbl_model):
     scenario = legacy_scenario(SCENARIOS / name)
     model = {"icb2024": icb_model, "sicbl": sicbl_model}[scenario.level]
     problem = Problem.from_scenario(scenario, model)
-    s = ExactSolver(problem).solve()
+    s = ExactSolver(problem)
+    s.solve()
     assert s.status_ == "optimal" and problem.violations(s.configuration_) == []
     if name == "london_as_one.toml":
         london = np.flatnonzero(model.blocks.region_ods.to_numpy() == "Y56")

@@ -88,7 +88,7 @@ def test_top_k_matches_brute_force(sw_problem):
     best = top_k(sw_problem, 4)
     assert [round(o, 9) for o, _ in best] == [round(r[0], 9) for r in brute[:4]]
     assert len({_key(c.assignment) for _, c in best}) == 4
-    assert best[0][0] == pytest.approx(ExactSolver(sw_problem).solve().objective_)
+    assert best[0][0] == pytest.approx(ExactSolver(sw_problem).solve().objective)
 
 
 def test_pareto_front_is_the_brute_force_front(sw_problem):
@@ -124,7 +124,7 @@ def test_sensitivity_is_deterministic_and_consistent(icb_model):
     assert np.allclose(a.together, a.together.T) and np.allclose(np.diag(a.together), 1.0)
     # No perturbation: every run is the optimum, so robust pairs are exactly its cross-ICB merges.
     still = sensitivity(problem, runs=3, spread=0.0)
-    opt = ExactSolver(problem).solve().configuration_.assignment
+    opt = ExactSolver(problem).solve().configuration.assignment
     expected = {(x, y) for x, y in zip(icb_model.edges.a, icb_model.edges.b) if opt[x] == opt[y]}
     codes = list(icb_model.blocks.code)
     assert {(codes.index(p), codes.index(q)) for p, q, _ in still.robust_pairs} == expected

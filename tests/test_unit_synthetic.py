@@ -229,8 +229,8 @@ def test_explainer_names_the_two_conflicting_constraints(model):
 
     s = ExactSolver(_problem(model, 'n_footprints = 6\nmust_merge = [["S1", "S2"]]\n'
                                     'must_not_merge = [["S3", "S4"]]')).solve()
-    assert s.status_ == "infeasible"
-    assert s.explanation_ == ["the constraints conflict; relaxing any one of these makes the scenario feasible: "
+    assert s.status == "infeasible"
+    assert s.explanation == ["the constraints conflict; relaxing any one of these makes the scenario feasible: "
                               "the number of footprints, keeping groups whole (must-merge pair S1-S2)"]
 
 
@@ -238,11 +238,13 @@ def test_local_search_bound_is_below_what_it_finds(model):
     from simulator.solvers import ExactSolver, LocalSearchSolver
 
     problem = _problem(model)
-    best = ExactSolver(problem).solve().objective_
+    best = ExactSolver(problem).solve().objective
     for iterations in (0, 2000):
-        s = LocalSearchSolver(problem, bound=True, iterations=iterations).solve()
+        s = LocalSearchSolver(problem, bound=True, iterations=iterations)
+        s.solve()
         assert s.bound_ is not None and np.isfinite(s.bound_)
         assert s.bound_ <= best + 1e-9 and s.bound_ <= s.objective_ + 1e-9
     # Contiguity off: the relaxation over connected footprints would not bound the search, so there is none.
-    loose = LocalSearchSolver(_problem(model, "contiguity = false"), bound=True, iterations=100).solve()
+    loose = LocalSearchSolver(_problem(model, "contiguity = false"), bound=True, iterations=100)
+    loose.solve()
     assert loose.bound_ is None and loose.objective_ is not None

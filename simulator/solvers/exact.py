@@ -21,7 +21,7 @@ from simulator.configuration import Configuration
 from simulator.constraints import blocks_connected, group_labels, today_icb_sets
 from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.metrics.score import scorer
-from simulator.solvers.base import Problem, Solver
+from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
 from simulator.solvers.enumerate import connected_sets
 from simulator.solvers.master import MasterBound, cut_strengthened_bound
 
@@ -111,6 +111,7 @@ class ExactSolver(Solver):
                 masks.append(mask)
                 have.add(mask)
         self.stats_["enumeration_s"] = round(time.perf_counter() - t, 3)
+        self.add_time("enumeration", time.perf_counter() - t)
         C = masks_to_matrix(masks, m.n_blocks)
         ok = cons.column_mask(m, C, pop)
         C = C[ok]
@@ -122,6 +123,7 @@ class ExactSolver(Solver):
             if C.shape[0] else np.zeros(0)
         costs = costs + cons.penalty(C @ pop)
         self.stats_["costing_s"] = round(time.perf_counter() - t, 3)
+        self.add_time("costing", time.perf_counter() - t)
         self.constant = sc.constant
         return C, costs
 
@@ -232,12 +234,16 @@ class ExactSolver(Solver):
             raise TooManyCandidates(f"max_moved with {C.shape[0]:,} candidate footprints is beyond the exact solver: "
                                     "use the local_search solver (the auto solver does)")
         if C.shape[0] <= self.direct_limit or max_moved:  # max_moved needs keeper variables: direct MILP only
+            t = time.perf_counter()
             res = self.partition_milp(C, costs, self._deadline(t0))
+            self.add_time("milp", time.perf_counter() - t)
             self._finish(C, costs, res, lp_bound=None)
             return
         # Lower bound and reduced costs: column generation over the candidates, strengthened by subset-row cuts.
         deadline = self._deadline(t0)
+        t = time.perf_counter()
         mb = self.relaxation(C, costs, time_limit=None if deadline is None else deadline / 2)
+        self.add_time("relaxation", time.perf_counter() - t)
         self.stats_.update(mb.stats)
         if not mb.feasible:
             self._infeasible()
@@ -277,6 +283,7 @@ class ExactSolver(Solver):
         t = time.perf_counter()
         res = self.partition_milp(C[keep], costs[keep], self._deadline(t0))
         self.stats_["milp_s"] = round(time.perf_counter() - t, 3)
+        self.add_time("milp", time.perf_counter() - t)
         if res.status != 0 and (res.x is None or res.fun > incumbent):
             # Out of time before the MILP beat the incumbent: keep the incumbent, with the MILP's bound.
             inc_res.status = 1
@@ -291,7 +298,7 @@ class ExactSolver(Solver):
             if res.status == 2:
                 self._infeasible()
             else:
-                self.status_ = "no solution"
+                self.status_ = SolverStatus.NO_SOLUTION
                 self.explanation_ = [f"no feasible configuration found within the time limit ({res.message})"]
             return
         chosen = np.flatnonzero(res.x > 0.5)
@@ -304,17 +311,20 @@ class ExactSolver(Solver):
         proven = res.status == 0
         bound = getattr(res, "mip_dual_bound", None) if use_mip_bound else None
         if proven:
-            self.bound_ = self.objective_
+            self.set_bound(self.objective_, BoundMethod.EXACT)
         else:
-            bounds = [b for b in (bound, lp_bound) if b is not None and np.isfinite(b)]
-            self.bound_ = (max(bounds) + self.constant) if bounds else None
-        self.status_ = "optimal" if proven else "feasible"
+            # The better of the MILP's dual bound (when stopped in time) and the cut-strengthened LP's.
+            bounds = [(b, m) for b, m in ((bound, BoundMethod.MILP_DUAL), (lp_bound, BoundMethod.LP_RELAXATION))
+                      if b is not None and np.isfinite(b)]
+            best = max(bounds, key=lambda bm: bm[0]) if bounds else None
+            self.set_bound(best[0] + self.constant if best else None, best[1] if best else BoundMethod.NONE)
+        self.status_ = SolverStatus.OPTIMAL if proven else SolverStatus.FEASIBLE
         self.stats_["milp_status"] = res.message
 
     def _infeasible(self, uncovered: np.ndarray | None = None) -> None:
         from simulator.solvers.explain import explain_infeasible
 
-        self.status_ = "infeasible"
+        self.status_ = SolverStatus.INFEASIBLE
         self.explanation_ = (explain_infeasible(self.problem, uncovered=uncovered) if self.explain
                              else ["not explained (explain=False)"])
 

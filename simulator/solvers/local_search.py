@@ -11,7 +11,7 @@ from simulator.configuration import Configuration
 from simulator.constraints import acute_per_block, blocks_connected, group_labels, moved_blocks
 from simulator.errors import ScenarioError
 from simulator.incremental import MoveEvaluator
-from simulator.solvers.base import Problem, Solver
+from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
 
 DEFAULT_TEMPERATURE = (0.02, 0.0002)
 """Start and end temperatures in score units (terms run 0..1, so these suit every level)."""
@@ -190,13 +190,16 @@ class LocalSearchSolver(Solver):
 
         self.configuration_ = _named(p, remap[best_assign])
         self.objective_ = p.objective(self.configuration_.assignment)
-        self.status_ = "feasible"
+        self.status_ = SolverStatus.FEASIBLE
         self.stats_.update({"iterations": it + 1, "moves_tried": tried, "moves_accepted": accepted,
                             "stopped_by": stopped, "start_objective": p.objective(self.start.assignment)})
+        self.add_time("local_search", time.perf_counter() - t0)
         if self.want_bound and m.level in ("icb2026", "icb2024", "sicbl"):
-            self.bound_ = lp_bound(p)
+            t = time.perf_counter()
+            self.set_bound(lp_bound(p), BoundMethod.LP_RELAXATION)
+            self.add_time("relaxation", time.perf_counter() - t)
             if self.bound_ is not None and self.bound_ >= self.objective_ - 1e-9:
-                self.status_ = "optimal"
+                self.status_ = SolverStatus.OPTIMAL
 
     def _penalties(self, ev: MoveEvaluator) -> np.ndarray:
         return self.problem.constraints.penalty(ev.indicator @ self.pop) * (ev.size > 0)

@@ -23,7 +23,7 @@ from simulator.configuration import Configuration
 from simulator.constraints import blocks_connected
 from simulator.errors import IcbSimError
 from simulator.metrics.score import scorer
-from simulator.solvers.base import Problem
+from simulator.solvers.base import Problem, SolverStatus
 from simulator.solvers.enumerate import connected_sets
 from simulator.solvers.enumerate import members as mask_blocks
 from simulator.solvers.exact import ExactSolver, enumeration_rules, masks_to_matrix, population_cap
@@ -95,17 +95,17 @@ def exchange_polish(problem: Problem, config: Configuration, max_out: int = 2, m
         if progress is not None:
             progress(f"exchange polish, round {r + 1}: {len(masks):,} footprint variants", 0.9)
         try:
-            s = _PoolSolver(problem, masks, time_limit=left).solve()
+            res = _PoolSolver(problem, masks, time_limit=left).solve()
         except IcbSimError:
             break
         stats["rounds"] = r + 1
-        if s.configuration_ is None or s.status_ != "optimal":
+        if res.configuration is None or res.status is not SolverStatus.OPTIMAL:
             break
-        new_obj = problem.objective(s.configuration_.assignment)
-        if new_obj >= current_obj - 1e-9 or problem.violations(s.configuration_):
+        new_obj = problem.objective(res.configuration.assignment)
+        if new_obj >= current_obj - 1e-9 or problem.violations(res.configuration):
             stats["exchange_optimal"] = True
             break
-        current, current_obj = _renamed(current, s.configuration_), new_obj
+        current, current_obj = _renamed(current, res.configuration), new_obj
     stats["objective_after"] = current_obj
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     return current, stats
@@ -169,14 +169,14 @@ def pair_redraw(problem: Problem, config: Configuration, max_splits: int = 100_0
             stats["pairs_checked"] += 1
             pool = set(_to_global(local_sets, blocks)) | set(masks.values())
             try:
-                s = _PoolSolver(problem, sorted(pool), direct_limit=direct_limit).solve()
+                res = _PoolSolver(problem, sorted(pool), direct_limit=direct_limit).solve()
             except IcbSimError:
                 continue
-            if s.configuration_ is None or s.status_ != "optimal":
+            if res.configuration is None or res.status is not SolverStatus.OPTIMAL:
                 continue
-            new_obj = problem.objective(s.configuration_.assignment)
-            if new_obj < current_obj - 1e-9 and not problem.violations(s.configuration_):
-                current, current_obj = _renamed(current, s.configuration_), new_obj
+            new_obj = problem.objective(res.configuration.assignment)
+            if new_obj < current_obj - 1e-9 and not problem.violations(res.configuration):
+                current, current_obj = _renamed(current, res.configuration), new_obj
                 stats["pairs_redrawn"] += 1
                 improved = True
                 break  # footprints changed: list the pairs again

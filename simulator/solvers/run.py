@@ -1,4 +1,4 @@
-"""Choose and run a solver for a scenario: exact where it can prove optimality, local search elsewhere."""
+"""Choose and run the solvers for a scenario (``AutoSolver``): exact where it proves optimality, else local search."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 from simulator.configuration import Configuration
 from simulator.constraints import PopulationLimit
 from simulator.errors import ScenarioError, TooManyCandidates
-from simulator.solvers.base import Problem, Solver
+from simulator.solvers.base import BoundMethod, Problem, Solver, SolverResult, SolverStatus
 from simulator.solvers.exact import ExactSolver
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
@@ -126,6 +126,7 @@ def _restarted_local_search(problem: Problem, start: Configuration, seed: int, t
     report = progress or (lambda msg, frac: None)
     seeds = restart_seeds(seed, restarts)
     best, runs, spent = None, [], 0.0
+    stages = {"local_search": 0.0, "polish": 0.0} if polished else {"local_search": 0.0}
     for r, run_seed in enumerate(seeds):
         left = None if time_limit is None else (time_limit - spent) / (restarts - r)
         if left is not None and left <= 0:
@@ -135,13 +136,16 @@ def _restarted_local_search(problem: Problem, start: Configuration, seed: int, t
             report(msg if restarts == 1 else f"run {r + 1} of {restarts}: {msg}", (r + frac) / restarts)
 
         s = LocalSearchSolver(problem, seed=run_seed, time_limit=left, start=start, iterations=iterations,
-                              progress=prog).solve()
+                              progress=prog)
+        s.solve()
+        stages["local_search"] += s.runtime_
         if polished and s.configuration_ is not None:
             # Moves of one block miss improvements that need several places to move at once.
             rest = None if left is None else max(0.0, left - s.runtime_)
             better, stats = polish(problem, s.configuration_, time_limit=rest, progress=prog)
             s.stats_["polish"] = stats
             s.runtime_ += stats.get("seconds", 0.0)
+            stages["polish"] += stats.get("seconds", 0.0)
             if stats["objective_after"] < s.objective_:
                 s.configuration_, s.objective_ = better, stats["objective_after"]
         spent += s.runtime_
@@ -150,6 +154,7 @@ def _restarted_local_search(problem: Problem, start: Configuration, seed: int, t
                                                           or s.objective_ < best.objective_ - 1e-12)):
             best = s
     best.runtime_ = spent
+    best.timings_ = stages  # every run's stages: together they took the runtime
     if restarts > 1:
         best.stats_["restarts"] = runs
         best.stats_["best_seed"] = best.seed
@@ -179,78 +184,147 @@ have billions; counting stops here (about 4-8 s on two cores, before the local s
 _PROOF_MIN_S = 15.0  # counting alone can take 10 s, and a walk of the North West about as long
 
 
-def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: float | None = None,
-             iterations: int | None = None, data_dir=None, progress=None, restarts: int | None = None) -> Solver:
-    """Solve ``scenario`` on ``model`` and return the solver with its results.
+class AutoSolver(Solver):
+    """Solve a scenario with the solvers that suit it (``icbsim optimise --solver auto``).
 
     ``auto``: the exact solver at ICB and sub-ICB level (within ``time_limit``, reporting the gap if it cannot
     prove optimality in time); at place level, the exact solver too when there are at most ``PLACE_EXACT_LIMIT``
     candidate footprints, otherwise a local search warm-started from the sub-ICB answer and polished by exact
-    exchanges and pair re-draws (``simulator.solvers.neighbourhood``). ``iterations`` (local-search moves)
-    defaults to ``default_iterations(model.level)``. ``restarts``: local searches from the same start with
-    different seeds (derived from ``seed``), the best kept; defaults to :func:`default_restarts` under ``auto``
-    and 1 otherwise. A time limit is shared between them.
+    exchanges and pair re-draws (``simulator.solvers.neighbourhood``), restarted where no proof follows, then
+    bounded: the walked proof where the candidates can be walked, else the term-wise bound.
+
+    Parameters
+    ----------
+    scenario
+        The parsed scenario (its start, and its sub-ICB version for the place-level warm start).
+    model
+        The model of the scenario's level.
+    solver
+        ``auto``; or ``exact`` or ``local_search`` to run that solver alone (with ``restarts``, if given).
+    seed, time_limit, progress
+        As for every solver; the time limit is one budget for every stage.
+    iterations
+        Local-search moves; defaults to ``default_iterations(model.level)``.
+    data_dir
+        Data directory of the sub-ICB model (for the warm start); defaults to the model's.
+    restarts
+        Local searches from the same start with different seeds (derived from ``seed``), the best kept;
+        defaults to :func:`default_restarts` under ``auto`` and 1 otherwise. A time limit is shared between them.
+
+    Attributes
+    ----------
+    solver_
+        After ``solve()``: the solver whose answer was kept (an ``ExactSolver`` or ``LocalSearchSolver``, refined
+        by the later stages). Its attributes, mirrored on this object, and ``solution_dict()`` describe the run.
     """
-    if iterations is None:
-        iterations = default_iterations(model.level)
-    if iterations < 0:
-        raise ScenarioError(f"iterations must be 0 or more (got {iterations})")
-    if time_limit is not None and not time_limit > 0:
-        raise ScenarioError(f"the time limit must be a positive number of seconds (got {time_limit})")
-    if restarts is not None and restarts < 1:
-        raise ScenarioError(f"restarts must be 1 or more (got {restarts})")
-    problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
-    big_max_moved = problem.constraints.max_moved is not None and model.level not in ("icb2024", "icb2026")
-    if solver == "exact" or (solver == "auto" and model.level in ("icb2026", "icb2024", "sicbl") and not big_max_moved):
-        return _exact(problem, solver, seed, time_limit, iterations, progress)
-    skipped = {}
-    began = time.perf_counter()
 
-    def left() -> float | None:
-        """What is left of the time limit (at least a second, so that every stage runs)."""
-        return None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
+    name = "auto"
 
-    if solver == "auto" and model.level == "place" and problem.constraints.contiguity and _cap_can_hold(problem):
-        try:
-            s = _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
-            if s.configuration_ is not None or _ceiling_is_hard(problem):
-                return s
-            # Candidates stop at the band's ceiling; a soft ceiling lets footprints pass it, which the local
-            # search can do.
-            skipped = {"exact_not_used": "no configuration of footprints under the band's ceiling meets the rules, "
-                                         "and the ceiling is soft: the local search may pass it",
-                       "exact_attempt_s": round(time.perf_counter() - began, 3)}
-        except TooManyCandidates as e:
-            skipped = {"exact_not_used": str(e), "exact_attempt_s": round(time.perf_counter() - began, 3)}
-    if not skipped and solver == "auto" and model.level == "place" and not _cap_can_hold(problem):
-        skipped = {"exact_not_used": "the scenario's footprints cannot all fit under the band's ceiling, which is "
-                                     "soft: the local search may pass it"}
-    start = problem.start
-    if solver == "auto" and model.level == "place":
-        start = sicbl_warm_start(scenario, model, problem, seed, left(), progress, data_dir) or start
-    counted = None
-    if restarts is None:
-        restarts = default_restarts(problem) if solver == "auto" else 1
-        if restarts > 1 and _proof_may_run(problem, solver, left()):
-            # Where the candidates can be walked, the proof finds the best answer whatever the local search's:
-            # count them first, and restart the local search only where the proof cannot follow.
-            counted = _count(problem)
-            if counted[1] <= PLACE_PROOF_LIMIT:
-                restarts = 1
-    s = _restarted_local_search(problem, start, seed, left(), iterations, restarts,
-                                polished=solver == "auto" and model.level == "place", progress=progress)
-    s.stats_.update(skipped)
-    s.runtime_ += skipped.get("exact_attempt_s", 0.0) + (counted[2] if counted else 0.0)
-    if model.level == "place" and s.configuration_ is not None:
-        _term_bound(problem, s)
-        if _proof_may_run(problem, solver, None):
-            _prove(problem, s, None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - began)),
-                   progress, counted)
-    return s
+    def __init__(self, scenario, model, solver: str = "auto", seed: int = 0, time_limit: float | None = None,
+                 iterations: int | None = None, data_dir=None, progress=None, restarts: int | None = None):
+        if iterations is None:
+            iterations = default_iterations(model.level)
+        if iterations < 0:
+            raise ScenarioError(f"iterations must be 0 or more (got {iterations})")
+        if time_limit is not None and not time_limit > 0:
+            raise ScenarioError(f"the time limit must be a positive number of seconds (got {time_limit})")
+        if restarts is not None and restarts < 1:
+            raise ScenarioError(f"restarts must be 1 or more (got {restarts})")
+        problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
+        super().__init__(problem, seed, time_limit, progress)
+        self.scenario, self.model, self.solver = scenario, model, solver
+        self.iterations, self.data_dir, self.restarts = iterations, data_dir, restarts
+        self._report = progress  # handed on as given: the stages tell None from a callback themselves
+        self.solver_: Solver | None = None
+
+    def solve(self) -> SolverResult:
+        """Run the stages; the result is the kept solver's (``solver_.result_``)."""
+        s = self._run()
+        result = s.finish()
+        self.solver_ = s
+        for attr in ("configuration_", "objective_", "bound_", "bound_method_", "gap_", "status_",
+                     "explanation_", "runtime_", "timings_", "stats_", "seed"):
+            setattr(self, attr, getattr(s, attr))
+        self.result_ = result
+        return result
+
+    def solution_dict(self) -> dict:
+        """What ``solution.json`` records: the kept solver's (``solver`` names it)."""
+        return self.solver_.solution_dict() if self.solver_ is not None else super().solution_dict()
+
+    def _run(self) -> Solver:
+        """The stages, as chosen for the problem; returns the solver holding the answer."""
+        problem, model, solver, seed = self.problem, self.model, self.solver, self.seed
+        time_limit, iterations, progress = self.time_limit, self.iterations, self._report
+        big_max_moved = problem.constraints.max_moved is not None and model.level not in ("icb2024", "icb2026")
+        if solver == "exact" or (solver == "auto" and model.level in ("icb2026", "icb2024", "sicbl")
+                                 and not big_max_moved):
+            return _exact(problem, solver, seed, time_limit, iterations, progress)
+        skipped = {}
+        began = time.perf_counter()
+
+        def left() -> float | None:
+            """What is left of the time limit (at least a second, so that every stage runs)."""
+            return None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
+
+        if solver == "auto" and model.level == "place" and problem.constraints.contiguity and _cap_can_hold(problem):
+            try:
+                s = _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
+                if s.configuration_ is not None or _ceiling_is_hard(problem):
+                    return s
+                # Candidates stop at the band's ceiling; a soft ceiling lets footprints pass it, which the local
+                # search can do.
+                skipped = {"exact_not_used": "no configuration of footprints under the band's ceiling meets the "
+                                             "rules, and the ceiling is soft: the local search may pass it",
+                           "exact_attempt_s": round(time.perf_counter() - began, 3)}
+            except TooManyCandidates as e:
+                skipped = {"exact_not_used": str(e), "exact_attempt_s": round(time.perf_counter() - began, 3)}
+        if not skipped and solver == "auto" and model.level == "place" and not _cap_can_hold(problem):
+            skipped = {"exact_not_used": "the scenario's footprints cannot all fit under the band's ceiling, which "
+                                         "is soft: the local search may pass it"}
+        start = problem.start
+        warm_s = 0.0
+        if solver == "auto" and model.level == "place":
+            t = time.perf_counter()
+            start = sicbl_warm_start(self.scenario, model, problem, seed, left(), progress, self.data_dir) or start
+            warm_s = time.perf_counter() - t
+        counted = None
+        restarts = self.restarts
+        if restarts is None:
+            restarts = default_restarts(problem) if solver == "auto" else 1
+            if restarts > 1 and _proof_may_run(problem, solver, left()):
+                # Where the candidates can be walked, the proof finds the best answer whatever the local
+                # search's: count them first, and restart the local search only where the proof cannot follow.
+                counted = _count(problem)
+                if counted[1] <= PLACE_PROOF_LIMIT:
+                    restarts = 1
+        s = _restarted_local_search(problem, start, seed, left(), iterations, restarts,
+                                    polished=solver == "auto" and model.level == "place", progress=progress)
+        s.stats_.update(skipped)
+        s.runtime_ += skipped.get("exact_attempt_s", 0.0) + (counted[2] if counted else 0.0) + warm_s
+        for stage, seconds in (("exact_attempt", skipped.get("exact_attempt_s", 0.0)), ("warm_start", warm_s),
+                               ("count", counted[2] if counted else 0.0)):
+            if seconds:
+                s.add_time(stage, seconds)
+        if model.level == "place" and s.configuration_ is not None:
+            _term_bound(problem, s)
+            if _proof_may_run(problem, solver, None):
+                _prove(problem, s, None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - began)),
+                       progress, counted)
+        return s
 
 
-TERM_BOUND_METHOD = "term-wise: each score term's least total over the free blocks, bounded on its own"
-PROOF_METHOD = "column generation priced exactly by walking every candidate footprint (Lagrangian bound)"
+def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: float | None = None,
+             iterations: int | None = None, data_dir=None, progress=None, restarts: int | None = None) -> Solver:
+    """Solve ``scenario`` on ``model`` with :class:`AutoSolver` and return the solver that holds the answer.
+
+    The parameters are :class:`AutoSolver`'s. The solver returned is an ``ExactSolver`` or ``LocalSearchSolver``
+    (``name`` says which) with its attributes and ``result_`` (the :class:`SolverResult`) final.
+    """
+    auto = AutoSolver(scenario, model, solver=solver, seed=seed, time_limit=time_limit, iterations=iterations,
+                      data_dir=data_dir, progress=progress, restarts=restarts)
+    auto.solve()
+    return auto.solver_
 
 
 def _term_bound(problem: Problem, s: Solver) -> None:
@@ -261,17 +335,16 @@ def _term_bound(problem: Problem, s: Solver) -> None:
     t = time.perf_counter()
     tb = term_bound(problem)
     s.runtime_ += time.perf_counter() - t
-    _set_bound(s, tb.bound, TERM_BOUND_METHOD)
+    s.add_time("term_bound", time.perf_counter() - t)
+    _set_bound(s, tb.bound, BoundMethod.TERM_WISE)
     s.stats_["term_bound"] = {k: round(v, 6) for k, v in tb.parts.items()}
 
 
-def _set_bound(s: Solver, bound: float, method: str) -> None:
+def _set_bound(s: Solver, bound: float, method: BoundMethod) -> None:
     """Keep ``bound`` if it beats the solver's (never above its objective), with the gap and how it was proven."""
     if s.bound_ is not None and bound <= s.bound_:
         return
-    s.bound_ = min(bound, s.objective_)
-    s.gap_ = max(0.0, (s.objective_ - s.bound_) / max(abs(s.objective_), 1e-9))
-    s.stats_["bound_method"] = method
+    s.set_bound(min(bound, s.objective_), method)
 
 
 def _cap_can_hold(problem: Problem) -> bool:
@@ -329,30 +402,32 @@ def _prove(problem: Problem, s: Solver, time_limit: float | None, progress,
         s.stats_["proof_not_run"] = (f"more than {PLACE_PROOF_LIMIT:,} candidate footprints: too many to price "
                                      "exactly; the bound is the term-wise one (see docs/solvers.md)")
         s.runtime_ += time.perf_counter() - t
+        s.add_time("count", time.perf_counter() - t)
         return
     report = progress or (lambda msg, frac: None)
     left = None if time_limit is None else time_limit - (time.perf_counter() - t)
     proof = enumerated_bound(problem, s.configuration_, time_limit=left, candidates=count, scan=scan,
                              progress=report)
     s.runtime_ += time.perf_counter() - t
+    s.add_time("proof", time.perf_counter() - t)
     s.stats_["proof"] = {**proof.stats, "candidates": count, "converged": proof.converged,
                          "proven_optimal": proof.proven_optimal}
     if proof.objective < s.objective_:
         s.configuration_, s.objective_ = proof.configuration, proof.objective
         if s.bound_ is not None:  # the term-wise bound's gap, against the better answer
-            s.bound_ = min(s.bound_, s.objective_)
-            s.gap_ = max(0.0, (s.objective_ - s.bound_) / max(abs(s.objective_), 1e-9))
+            s.set_bound(min(s.bound_, s.objective_), s.bound_method_)
     if proof.bound is not None:
-        _set_bound(s, proof.bound, PROOF_METHOD)
+        _set_bound(s, proof.bound, BoundMethod.WALKED_PROOF)
     if proof.proven_optimal:
-        s.status_ = "optimal"
+        s.status_ = SolverStatus.OPTIMAL
 
 
 def _exact(problem: Problem, solver: str, seed: int, time_limit: float | None, iterations: int, progress,
            **options) -> Solver:
     """The exact solver; under ``auto``, an answer it cannot prove in time is polished by the local search."""
-    s = ExactSolver(problem, seed=seed, time_limit=time_limit, progress=progress, **options).solve()
-    if s.configuration_ is not None and s.status_ != "optimal" and solver == "auto":
+    s = ExactSolver(problem, seed=seed, time_limit=time_limit, progress=progress, **options)
+    s.solve()
+    if s.configuration_ is not None and s.status_ is not SolverStatus.OPTIMAL and solver == "auto":
         # Polish an unproven answer with the local search, keeping the exact solver's bound. The bound holds
         # over the exact solver's candidates (footprints up to the population cap, or today's ICBs standing
         # alone), so the polish keeps to them too.
@@ -361,13 +436,15 @@ def _exact(problem: Problem, solver: str, seed: int, time_limit: float | None, i
         if not (capped.constraints.ceiling and capped.constraints.ceiling.hard):
             capped.constraints.ceiling = PopulationLimit(s.stats_["population_cap"], hard=True)
         ls = LocalSearchSolver(capped, seed=seed, start=s.configuration_, iterations=iterations,
-                               progress=progress).solve()
+                               progress=progress)
+        ls.solve()
         s.runtime_ += ls.runtime_
+        s.add_time("local_search", ls.runtime_)
         s.stats_["local_search_s"] = round(ls.runtime_, 3)
         if ls.objective_ < s.objective_:
             s.configuration_, s.objective_ = ls.configuration_, ls.objective_
             s.stats_["polished_by_local_search"] = True
-            s.gap_ = None if s.bound_ is None else max(0.0, (s.objective_ - s.bound_) / max(abs(s.objective_), 1e-9))
+            s.set_bound(s.bound_, s.bound_method_)  # the exact solver's bound, against the better answer
     return s
 
 
@@ -386,9 +463,9 @@ def sicbl_warm_start(scenario, model, problem: Problem, seed: int = 0, time_limi
                            progress=progress, explain=False).solve()
     except ScenarioError:  # e.g. max_moved on too many candidates: start from the scenario's start instead
         return None
-    if warm.configuration_ is None:
+    if warm.configuration is None:
         return None
-    candidate = refine(warm.configuration_, model, allow_noncontiguous=True)
+    candidate = refine(warm.configuration, model, allow_noncontiguous=True)
     if candidate.noncontiguous_footprints() and problem.constraints.contiguity:
         candidate = mend_pieces(candidate)
     if problem.violations(candidate):
