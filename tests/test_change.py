@@ -101,8 +101,8 @@ def _only_change(model, band_w: float, moved_w: float, split_w: float) -> Proble
 
 
 # Each ICB (two blocks) in band: 1.5-2.5m between its two blocks.
-in_band_icbs = st.lists(st.tuples(st.integers(300_000, 1_200_000), st.integers(300_000, 1_200_000))
-                        .filter(lambda p: 1_500_000 <= p[0] + p[1] <= 2_500_000), min_size=3, max_size=3)
+in_band_icbs = st.lists(st.tuples(st.integers(1_500_000, 2_500_000), st.floats(0.2, 0.8))
+                        .map(lambda t: (int(t[0] * t[1]), t[0] - int(t[0] * t[1]))), min_size=3, max_size=3)
 weights = st.tuples(st.floats(0.05, 20.0), st.floats(0.001, 5.0), st.floats(0.001, 5.0))
 
 
