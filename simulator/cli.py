@@ -541,7 +541,7 @@ def _cmd_tradeoffs(args, data_dir) -> int:
 
 def _cmd_data(args, data_dir) -> int:
     from boundaries.sources import resolve_data_dir
-    from boundaries.validate import data_summary
+    from boundaries.summary import data_summary
 
     if args.data_command == "where":
         print(resolve_data_dir(data_dir))
