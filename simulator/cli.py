@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from boundaries.fetch import fetch
 from boundaries.finance import POPULATION_MEASURES
-from boundaries.geography import BASELINES, LEVEL_ALIASES, LEVELS
+from boundaries.geography import BASELINES, DEFAULT_BASELINE, LEVEL_ALIASES, LEVELS, canonical_level
+from boundaries.sources import resolve_data_dir
+from boundaries.summary import data_summary
+from simulator.compare import compare
+from simulator.configuration import Configuration
 from simulator.errors import IcbSimError, InputFileError
+from simulator.io import outputs, read_configuration_file, write_outputs
+from simulator.metrics.evaluate import MetricParameters, evaluate
+from simulator.model import load_model
+from simulator.report import tradeoff_files
+from simulator.scenario import load_scenario
+from simulator.solvers.run import optimise
+from simulator.sweep import sweep
 
 _PROG = "icbsim"
 
@@ -127,13 +143,6 @@ def _say(msg: str) -> None:
 
 def _resolve_configuration(args, data_dir):
     """(model, configuration, parameters) from ``--config`` and the overrides."""
-    from boundaries.geography import DEFAULT_BASELINE, canonical_level
-    from simulator.configuration import Configuration
-    from simulator.io import read_configuration_file
-    from simulator.metrics.evaluate import MetricParameters
-    from simulator.model import load_model
-    from simulator.scenario import load_scenario
-
     spec = args.config
     params = MetricParameters()
     allow = args.allow_noncontiguous
@@ -184,8 +193,6 @@ def _resolve_configuration(args, data_dir):
 def _icb_vintage(level: str, pairs, wanted: str | None, data_dir) -> str:
     """Which ICB map a file of ICB codes is drawn on: the 36 of April 2026 if every code is one of theirs (or
     ``wanted`` says so), else the 42 of 2024."""
-    from simulator.model import load_model
-
     if level != "icb":
         return level
     if wanted in ("icb2024", "icb2026"):
@@ -230,9 +237,6 @@ def _summary(evaluation) -> str:
 
 
 def _cmd_evaluate(args, data_dir) -> int:
-    from simulator.io import outputs, write_outputs
-    from simulator.metrics import evaluate
-
     if args.out:  # fail on an unusable output folder before the work, not after
         out = Path(args.out)
         if out.exists() and not out.is_dir():
@@ -248,14 +252,6 @@ def _cmd_evaluate(args, data_dir) -> int:
 
 
 def _cmd_optimise(args, data_dir) -> int:
-    import json
-
-    from simulator.io import outputs, write_outputs
-    from simulator.metrics import evaluate
-    from simulator.model import load_model
-    from simulator.scenario import load_scenario
-    from simulator.solvers.run import optimise
-
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputFileError(f"{out}: exists and is not a folder")
@@ -295,10 +291,6 @@ def _compare_side(spec: str) -> tuple[str | None, list | None, str | None]:
     ``2024`` and ``2026`` are the official maps (a folder of that name is read as ``./2024``); a folder is an
     evaluate/optimise output folder, read through its assignment.csv.
     """
-    import re
-
-    from simulator.io import read_configuration_file
-
     if spec in _NAMED_MAPS:
         return spec, None, None
     path = Path(spec)
@@ -316,8 +308,6 @@ def _compare_side(spec: str) -> tuple[str | None, list | None, str | None]:
 
 def _compare_level(args, sides, data_dir) -> str:
     """The level both sides are drawn at: the files', which must agree, else ``--level``, else place."""
-    from boundaries.geography import canonical_level
-
     wanted = canonical_level(args.level) if args.level else None
     levels = {}
     for spec, (_, pairs, level) in zip((args.a, args.b), sides):
@@ -423,16 +413,6 @@ def _compare_summary(cmp, a, region: str | None = None, top: int = 15) -> str:
 
 
 def _cmd_compare(args, data_dir) -> int:
-    import json
-
-    from boundaries.geography import DEFAULT_BASELINE
-    from simulator.compare import compare
-    from simulator.configuration import Configuration
-    from simulator.io import write_outputs
-    from simulator.metrics.evaluate import MetricParameters
-    from simulator.model import load_model
-    from simulator.scenario import load_scenario
-
     if args.out:  # fail on an unusable output folder before the work, not after
         out = Path(args.out)
         if out.exists() and not out.is_dir():
@@ -480,8 +460,6 @@ def _progress_printer():
     """Progress for long solves: a tqdm bar on a terminal, nothing in logs."""
     if not sys.stderr.isatty():
         return None
-    from tqdm import tqdm
-
     bar = tqdm(total=100, file=sys.stderr, leave=False, bar_format="{l_bar}{bar}| {desc}")
 
     def update(message: str, fraction: float) -> None:
@@ -493,12 +471,8 @@ def _progress_printer():
 
 
 def _cmd_sweep(args, data_dir) -> int:
-    from simulator.sweep import sweep
-
     bar = None
     if sys.stderr.isatty():
-        from tqdm import tqdm
-
         bar = tqdm(total=0, file=sys.stderr, unit="run", desc="sweep")
 
     def progress(done: int, total: int) -> None:
@@ -521,11 +495,6 @@ def _cmd_sweep(args, data_dir) -> int:
 
 
 def _cmd_tradeoffs(args, data_dir) -> int:
-    from simulator.model import load_model
-    from simulator.report import tradeoff_files
-    from simulator.io import write_outputs
-    from simulator.scenario import load_scenario
-
     if not (args.top_k or args.pareto or args.sensitivity):
         raise InputFileError("ask for at least one of --top-k K, --pareto X Y, --sensitivity RUNS")
     scenario = load_scenario(args.scenario)
@@ -540,9 +509,6 @@ def _cmd_tradeoffs(args, data_dir) -> int:
 
 
 def _cmd_data(args, data_dir) -> int:
-    from boundaries.sources import resolve_data_dir
-    from boundaries.summary import data_summary
-
     if args.data_command == "where":
         print(resolve_data_dir(data_dir))
         return 0
@@ -553,8 +519,6 @@ def _cmd_data(args, data_dir) -> int:
             print(line)
         return 0
     if args.data_command == "fetch":
-        from boundaries.fetch import fetch
-
         dest = fetch(args.mirror, args.dest, progress=_say)
         print(f"data ready in {dest}")
         return 0
