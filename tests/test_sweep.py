@@ -170,6 +170,7 @@ def test_cli_sweep(tmp_path, capsys):
 
 
 def test_cli_sweep_on_dask_needs_a_scheduler(tmp_path, capsys):
+    pytest.importorskip("dask.distributed")  # without it, the error is that dask is missing
     code = main(["sweep", SCENARIO, "--vary", "weights.flow_leakage=0", "--out", str(tmp_path / "p"),
                  "--backend", "dask"])
     err = capsys.readouterr().err.strip().splitlines()
