@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import NO_DATA
 
 ROOT = Path(__file__).resolve().parent.parent
