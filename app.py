@@ -21,7 +21,11 @@ from simulator.mapdata import (authority_outlines, block_polygons, block_shapes,
                                trust_points)
 from simulator.metrics.evaluate import MetricParameters
 from simulator.metrics.score import DEFAULT_WEIGHTS, TERM_UNITS, TERMS
+from simulator.io import outputs
 from simulator.model import load_model
+from simulator.scenario import Scenario, load_scenario
+from simulator.solvers import BoundMethod
+from simulator.solvers.run import optimise, start_configuration
 from simulator.workspace import ScenarioStore, Workspace, diff, parse_upload, scenario_toml
 
 LEVELS = {"icb2026": "Today's ICBs (36, from April 2026)", "icb2024": "ICBs of 2024 (42)",
@@ -78,8 +82,6 @@ def workspace() -> Workspace:
 
 def shipped_scenarios() -> dict[str, Path]:
     """The scenario files shipped in ``scenarios/``, by their names."""
-    from simulator.scenario import load_scenario
-
     out = {}
     for path in sorted(SCENARIO_DIR.glob("*.toml")):
         try:
@@ -91,9 +93,6 @@ def shipped_scenarios() -> dict[str, Path]:
 
 def open_scenario(path: Path) -> None:
     """Switch to a scenario's level and map, start from its start and take its weights and rules."""
-    from simulator.scenario import load_scenario
-    from simulator.solvers.run import start_configuration
-
     sc = load_scenario(path)
     st.session_state["level"] = sc.level
     st.session_state["baseline"] = sc.baseline
@@ -179,10 +178,6 @@ model = ws.model
 # shifted element is a new one to the browser, and the tabs would jump back to the first after every message.
 running = st.container()
 if run:
-    from simulator.scenario import Scenario
-    from simulator.solvers import BoundMethod
-    from simulator.solvers.run import optimise
-
     rules = st.session_state.get("scenario_rules")
     # A scenario's own rules, with the toggles below on top where they say more.
     constraints = dict(rules[1]) if rules and rules[1] else {}
@@ -432,8 +427,6 @@ with tabs[7]:
             except IcbSimError as exc:
                 say(str(exc), "error")
             st.rerun()
-        from simulator.io import outputs
-
         key = (model.level, cfg.assignment.tobytes(), tuple(cfg.names), json.dumps(ws.params.weights))
         if st.button("Prepare downloads", key="prep_dl") or st.session_state.get("dl_key") == key:
             if st.session_state.get("dl_key") != key:

@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Iterable
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -73,8 +74,6 @@ def require_count(df: pd.DataFrame, n: int, rel: str, what: str) -> None:
 
 def read_geojson(data_dir: Path, rel: str, code_col: str):
     """Read a GeoJSON of polygons keyed by ``code_col`` as a GeoDataFrame in WGS84."""
-    import geopandas as gpd
-
     path = data_dir / rel
     if not path.is_file():
         raise DataError("required data file is missing", rel)

@@ -9,6 +9,8 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
+from boundaries._tables import read_csv, require_count, require_known, require_unique
+from boundaries.errors import DataError
 from boundaries.finance import FIELDS
 from boundaries.geography import BlockGeography, _blocks_table, _polygonal
 from boundaries.providers import Providers
@@ -59,9 +61,6 @@ def aggregate_figures(data_dir: Path, place_blocks: pd.DataFrame, figures: pd.Da
     A sum is exact where the 2026 ICB is a union of whole 2024 ICBs (the apportioned place shares of each 2024
     ICB add back to its published figure); elsewhere it keeps the places' estimate flags.
     """
-    from boundaries._tables import read_csv, require_count, require_known, require_unique
-    from boundaries.errors import DataError
-
     G = group_matrix(groups, len(blocks))
     out = pd.DataFrame({f: G @ figures[f].to_numpy(dtype=float) for f in FIELDS})
     census = figures.pop_census.to_numpy(dtype=float)

@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from tqdm import tqdm
+
 from boundaries.errors import DataError
 from boundaries.sources import DATA_ENV_VAR, REQUIRED_FILES, cache_dir
 
@@ -193,10 +195,6 @@ def _download_one(opener: _Opener, rel: str, target: Path, label: str, say: Prog
 def _bar(size: int | None, rel: str):
     """A tqdm bar on an interactive terminal, else ``None``."""
     if not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
         return None
     return tqdm(total=size, desc=rel.rsplit("/", 1)[-1], unit="B", unit_scale=True, leave=False, file=sys.stderr)
 

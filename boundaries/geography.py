@@ -7,6 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
+from pyproj import Transformer
+from shapely.geometry import MultiPolygon, Polygon
 
 from boundaries._tables import read_csv, read_geojson, require_count, require_known, require_unique
 from boundaries.errors import DataError
@@ -292,9 +295,6 @@ def _edges_from_table(adj: pd.DataFrame, ca: str, cb: str, land: pd.Series, inde
 
 def _add_sea_links(edges: pd.DataFrame, geom: list) -> pd.DataFrame:
     """Link each block with no land neighbour (the Isle of Wight, the Isles of Scilly) to its nearest block."""
-    import shapely
-    from pyproj import Transformer
-
     n = len(geom)
     deg = np.zeros(n, dtype=int)
     np.add.at(deg, edges.a.to_numpy(dtype=int), 1)
@@ -316,25 +316,16 @@ def _add_sea_links(edges: pd.DataFrame, geom: list) -> pd.DataFrame:
 
 
 def _to_bng(geoms: list) -> list:
-    import shapely
-    from pyproj import Transformer
-
     tr = Transformer.from_crs(4326, BNG, always_xy=True)
     return [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))) for g in geoms]
 
 
 def _to_wgs84(geoms: list) -> list:
-    import shapely
-    from pyproj import Transformer
-
     tr = Transformer.from_crs(BNG, 4326, always_xy=True)
     return [shapely.transform(g, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))) for g in geoms]
 
 
 def _polygonal(g):
-    import shapely
-    from shapely.geometry import MultiPolygon, Polygon
-
     if g is None or g.is_empty:
         return None
     if isinstance(g, (Polygon, MultiPolygon)):
@@ -351,8 +342,6 @@ def _place_geometry_and_edges(data_dir: Path, blocks: pd.DataFrame) -> tuple[lis
     parts under other LADs' generalised edges) goes to the place it shares most border with. Dissolving
     places therefore gives back the sub-ICB boundary, with no gaps between neighbours.
     """
-    import shapely
-
     sgeo = read_geojson(data_dir, SICBL_GEO, "sicbl_code")
     lgeo = read_geojson(data_dir, LAD_GEO, "lad_code")
     sic_codes = sorted(set(blocks.sicbl_code))
@@ -423,8 +412,6 @@ def _place_geometry_and_edges(data_dir: Path, blocks: pd.DataFrame) -> tuple[lis
 
 def _touching_pairs(geoms: list, blocks: pd.DataFrame) -> pd.DataFrame:
     """Pairs of places sharing a border of positive length, in British National Grid."""
-    import shapely
-
     tree = shapely.STRtree(geoms)
     left, right = tree.query(geoms, predicate="intersects")
     rows = []

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import shapely
 
 from boundaries._tables import read_csv, require_known, require_unique
 from boundaries.errors import DataError
@@ -73,8 +74,6 @@ def load_trusts(data_dir: Path, icb_codes: set[str]) -> pd.DataFrame:
 
 def _host_blocks(trusts: pd.DataFrame, blocks: pd.DataFrame, geometry: list, level: str) -> tuple[np.ndarray, np.ndarray]:
     """Block hosting each trust: its ICB at ICB level; below, the block of its ICB containing its HQ."""
-    import shapely
-
     index = {c: i for i, c in enumerate(blocks.code)}
     host = np.full(len(trusts), -1, dtype=int)
     estimated = np.zeros(len(trusts), dtype=bool)

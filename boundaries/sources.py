@@ -138,7 +138,7 @@ def resolve_data_dir(explicit: str | os.PathLike | None = None) -> Path:
             missing = missing_files(path)
             if missing:
                 raise DataError(f"data directory {path} (from {label}) lacks {len(missing)} required file(s), "
-                                f"first {missing[0]}; run 'icbsim data check --data-dir {path}' for the list")
+                                f"first {missing[0]}; run 'icbsim --data-dir {path} data check' for the list")
             return path.resolve()
         if path.is_dir() and not missing_files(path):
             return path.resolve()

@@ -1,4 +1,4 @@
-"""Load-time checks against published England totals, and the summary behind ``icbsim data check``."""
+"""Load-time checks against published England totals, regions and the adjacency graph."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from boundaries._tables import read_csv
 from boundaries.errors import DataError
+from boundaries.finance import ALLOC
 
 TOLERANCE = 0.001  # 0.1%
 """Relative tolerance for populations and money against the published England totals."""
@@ -43,9 +45,6 @@ def check_regions(data_dir: Path, icb_lookup: pd.DataFrame) -> None:
     ``region_code`` means an ODS code (Y56-Y63) in finance/ but an ONS code (E40...) in geo/; the two are
     compared through the geography lookup's ``region_ods``.
     """
-    from boundaries._tables import read_csv
-    from boundaries.finance import ALLOC
-
     alloc = read_csv(data_dir, ALLOC, ["icb_code", "region_code"])
     ods = dict(zip(icb_lookup.icb_code, icb_lookup.region_ods))
     for n, (icb, region) in enumerate(zip(alloc.icb_code, alloc.region_code), start=2):
@@ -66,31 +65,3 @@ def check_graph(n_blocks: int, edges: pd.DataFrame, level: str) -> None:
     pairs = set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist()))
     if len(pairs) != len(a):
         raise DataError(f"{level} adjacency lists a pair twice")
-
-
-def data_summary(data_dir: Path) -> list[str]:
-    """Load every level, run every check, and describe what was found (for ``icbsim data check``)."""
-    from boundaries.build import build_inputs
-
-    lines = [f"data directory: {data_dir}"]
-    for level in ("icb2026", "icb2024", "sicbl", "place"):
-        inp = build_inputs(data_dir, level)
-        kinds = inp.geography.edges.kind.value_counts().to_dict()
-        est = sorted(k for k, v in inp.estimated.items() if v.any())
-        lines.append(f"{level}: {len(inp.geography.blocks)} blocks, {len(inp.geography.edges)} neighbour pairs "
-                     f"({', '.join(f'{v} {k}' for k, v in sorted(kinds.items()))}); "
-                     f"apportioned estimates in: {', '.join(est) if est else 'none'}")
-        if level == "icb2024":
-            sums = inp.totals
-            lines.append("England totals: " + "; ".join(
-                f"{PUBLISHED_TOTALS[k][1]} = {v:,.0f}" for k, v in sums.items()))
-            t = inp.providers.trusts
-            lines.append(f"trusts: {len(t)} open, {int(t.acute.sum())} acute, {int(t.major.sum())} major; "
-                         f"{inp.providers.flows.nnz} ICB x trust flow pairs")
-            nets = inp.providers.networks
-            lines.append(f"pathology networks: {nets.network_id.nunique()} networks, {len(nets)} memberships "
-                         f"({int((nets.evidence == 'inferred').sum())} inferred); acute trusts in no network: "
-                         f"{int((t.acute & ~t.code.isin(nets.trust)).sum())}")
-            lines.append(f"authorities: {len(inp.authorities)} ({int(inp.authorities.mayoral.sum())} mayoral)")
-    lines.append("all checks passed")
-    return lines

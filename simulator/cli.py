@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from boundaries.fetch import fetch
 from boundaries.finance import POPULATION_MEASURES
-from boundaries.geography import BASELINES, LEVEL_ALIASES, LEVELS
+from boundaries.geography import BASELINES, DEFAULT_BASELINE, LEVEL_ALIASES, LEVELS, canonical_level
+from boundaries.sources import resolve_data_dir
+from boundaries.summary import data_summary
+from simulator.compare import compare
+from simulator.configuration import Configuration
 from simulator.errors import IcbSimError, InputFileError
+from simulator.io import outputs, read_configuration_file, write_outputs
+from simulator.metrics.evaluate import MetricParameters, evaluate
+from simulator.model import load_model
+from simulator.report import tradeoff_files
+from simulator.scenario import load_scenario
+from simulator.solvers import BoundMethod
+from simulator.solvers.run import optimise
+from simulator.sweep import sweep
 
 _PROG = "icbsim"
 
@@ -21,13 +38,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{_PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _data_dir_option() -> argparse.ArgumentParser:
+    """The one ``--data-dir`` option, shared (as an argparse parent) by the main parser and the commands that
+    read data, so ``icbsim --data-dir DIR evaluate ...`` and ``icbsim evaluate ... --data-dir DIR`` both work.
+
+    Its default is ``SUPPRESS``: a command's parser then sets ``data_dir`` only when the option follows the
+    command, and never overwrites one given before it.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--data-dir", default=argparse.SUPPRESS, metavar="DIR",
+                   help="data directory (default: $ICBSIM_DATA, ../shared/data, or the local cache)")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=_PROG, description="ICB merger scenario simulator.")
-    p.add_argument("--data-dir", help="data directory (default: $ICBSIM_DATA, ../shared/data, or the local cache)")
+    data_dir = [_data_dir_option()]
+    p = _Parser(prog=_PROG, description="ICB merger scenario simulator.", parents=data_dir)
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    ev = sub.add_parser("evaluate", help="measure a configuration and write footprints and metrics")
+    ev = sub.add_parser("evaluate", help="measure a configuration and write footprints and metrics",
+                        parents=data_dir)
     ev.add_argument("--config", required=True,
                     help="'baseline', a CSV (unit_code,footprint), a GeoJSON from an export, or a scenario TOML")
     ev.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
@@ -44,9 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--allow-noncontiguous", action="store_true", help="accept footprints in separate pieces")
     ev.add_argument("--estuary-links", action="store_true",
                     help="count blocks touching only across the tidal Thames as neighbours")
-    ev.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
-    op = sub.add_parser("optimise", aliases=["optimize"], help="find the best configuration for a scenario")
+    op = sub.add_parser("optimise", aliases=["optimize"], help="find the best configuration for a scenario",
+                        parents=data_dir)
     op.add_argument("scenario", help="scenario TOML file (see scenarios/)")
     op.add_argument("--out", required=True, help="folder for the outputs of evaluate plus solution.json")
     op.add_argument("--solver", choices=["auto", "exact", "local_search"], default="auto",
@@ -58,9 +89,8 @@ def _parser() -> argparse.ArgumentParser:
                     "20000 otherwise)")
     op.add_argument("--restarts", type=int, help="local searches with different seeds drawn from --seed, the best "
                     "kept (default under auto: 4 for a region at place level, else 1)")
-    op.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
-    sw = sub.add_parser("sweep", help="run a grid of scenario variants in parallel (resumable)")
+    sw = sub.add_parser("sweep", help="run a grid of scenario variants in parallel (resumable)", parents=data_dir)
     sw.add_argument("scenario", help="base scenario TOML file")
     sw.add_argument("--vary", action="append", required=True, metavar="KEY=V1,V2,...",
                     help="a scenario key and its values, e.g. weights.flow_leakage=0,1,2 or band.1=2000000,2500000")
@@ -77,9 +107,9 @@ def _parser() -> argparse.ArgumentParser:
                          "Ray cluster)")
     sw.add_argument("--scheduler", help="address of the cluster: the dask scheduler (tcp://10.0.0.5:8786) or the "
                                         "Ray head node (10.0.0.5:6379, or ray://10.0.0.5:10001)")
-    sw.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
-    tr = sub.add_parser("tradeoffs", help="top-k configurations, a Pareto front of two terms, weight sensitivity")
+    tr = sub.add_parser("tradeoffs", help="top-k configurations, a Pareto front of two terms, weight sensitivity",
+                        parents=data_dir)
     tr.add_argument("scenario", help="scenario TOML file (ICB level, or a regional scenario)")
     tr.add_argument("--out", required=True, help="folder for the tables, charts and configurations")
     tr.add_argument("--top-k", type=int, default=0, metavar="K", help="the K best distinct configurations")
@@ -89,10 +119,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="re-solve RUNS times with perturbed weights and report co-assignment")
     tr.add_argument("--spread", type=float, default=0.25, help="log-normal sd of the weight perturbation (0.25)")
     tr.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
-    tr.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
     cp = sub.add_parser("compare", help="compare two configurations: corresponding footprints, co-assignment "
-                                        "agreement, and the score terms favouring each where they differ")
+                                        "agreement, and the score terms favouring each where they differ",
+                        parents=data_dir)
     cp.add_argument("a", metavar="A", help="'2024' or '2026' (an official map), a CSV (unit_code,footprint), a "
                                            "GeoJSON from an export, or an evaluate/optimise output folder")
     cp.add_argument("b", metavar="B", help="the same kinds; B is taken as the truth")
@@ -107,14 +137,11 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--region", help="print only this NHS region (ODS code such as Y56, or name); the files hold "
                                      "everything")
     cp.add_argument("--out", help="folder for comparison.json, correspondence.csv, coassignment.csv, differences.csv")
-    cp.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
 
     data = sub.add_parser("data", help="check, locate or fetch the data directory")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
-    chk = dsub.add_parser("check", help="validate the data directory and print a summary")
-    chk.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
-    where = dsub.add_parser("where", help="print the data directory in use")
-    where.add_argument("--data-dir", dest="data_dir_sub", help=argparse.SUPPRESS)
+    dsub.add_parser("check", help="validate the data directory and print a summary", parents=data_dir)
+    dsub.add_parser("where", help="print the data directory in use", parents=data_dir)
     fetch = dsub.add_parser("fetch", help="fill the local cache from a mirror of the official files")
     fetch.add_argument("--mirror", help="URL or folder laid out like the data directory (geo/, finance/, providers/)")
     fetch.add_argument("--dest", help="where to put the files (default: the local cache)")
@@ -127,13 +154,6 @@ def _say(msg: str) -> None:
 
 def _resolve_configuration(args, data_dir):
     """(model, configuration, parameters) from ``--config`` and the overrides."""
-    from boundaries.geography import DEFAULT_BASELINE, canonical_level
-    from simulator.configuration import Configuration
-    from simulator.io import read_configuration_file
-    from simulator.metrics.evaluate import MetricParameters
-    from simulator.model import load_model
-    from simulator.scenario import load_scenario
-
     spec = args.config
     params = MetricParameters()
     allow = args.allow_noncontiguous
@@ -184,8 +204,6 @@ def _resolve_configuration(args, data_dir):
 def _icb_vintage(level: str, pairs, wanted: str | None, data_dir) -> str:
     """Which ICB map a file of ICB codes is drawn on: the 36 of April 2026 if every code is one of theirs (or
     ``wanted`` says so), else the 42 of 2024."""
-    from simulator.model import load_model
-
     if level != "icb":
         return level
     if wanted in ("icb2024", "icb2026"):
@@ -230,9 +248,6 @@ def _summary(evaluation) -> str:
 
 
 def _cmd_evaluate(args, data_dir) -> int:
-    from simulator.io import outputs, write_outputs
-    from simulator.metrics import evaluate
-
     if args.out:  # fail on an unusable output folder before the work, not after
         out = Path(args.out)
         if out.exists() and not out.is_dir():
@@ -248,15 +263,6 @@ def _cmd_evaluate(args, data_dir) -> int:
 
 
 def _cmd_optimise(args, data_dir) -> int:
-    import json
-
-    from simulator.io import outputs, write_outputs
-    from simulator.metrics import evaluate
-    from simulator.model import load_model
-    from simulator.scenario import load_scenario
-    from simulator.solvers import BoundMethod
-    from simulator.solvers.run import optimise
-
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputFileError(f"{out}: exists and is not a folder")
@@ -297,10 +303,6 @@ def _compare_side(spec: str) -> tuple[str | None, list | None, str | None]:
     ``2024`` and ``2026`` are the official maps (a folder of that name is read as ``./2024``); a folder is an
     evaluate/optimise output folder, read through its assignment.csv.
     """
-    import re
-
-    from simulator.io import read_configuration_file
-
     if spec in _NAMED_MAPS:
         return spec, None, None
     path = Path(spec)
@@ -318,8 +320,6 @@ def _compare_side(spec: str) -> tuple[str | None, list | None, str | None]:
 
 def _compare_level(args, sides, data_dir) -> str:
     """The level both sides are drawn at: the files', which must agree, else ``--level``, else place."""
-    from boundaries.geography import canonical_level
-
     wanted = canonical_level(args.level) if args.level else None
     levels = {}
     for spec, (_, pairs, level) in zip((args.a, args.b), sides):
@@ -425,16 +425,6 @@ def _compare_summary(cmp, a, region: str | None = None, top: int = 15) -> str:
 
 
 def _cmd_compare(args, data_dir) -> int:
-    import json
-
-    from boundaries.geography import DEFAULT_BASELINE
-    from simulator.compare import compare
-    from simulator.configuration import Configuration
-    from simulator.io import write_outputs
-    from simulator.metrics.evaluate import MetricParameters
-    from simulator.model import load_model
-    from simulator.scenario import load_scenario
-
     if args.out:  # fail on an unusable output folder before the work, not after
         out = Path(args.out)
         if out.exists() and not out.is_dir():
@@ -482,8 +472,6 @@ def _progress_printer():
     """Progress for long solves: a tqdm bar on a terminal, nothing in logs."""
     if not sys.stderr.isatty():
         return None
-    from tqdm import tqdm
-
     bar = tqdm(total=100, file=sys.stderr, leave=False, bar_format="{l_bar}{bar}| {desc}")
 
     def update(message: str, fraction: float) -> None:
@@ -495,12 +483,8 @@ def _progress_printer():
 
 
 def _cmd_sweep(args, data_dir) -> int:
-    from simulator.sweep import sweep
-
     bar = None
     if sys.stderr.isatty():
-        from tqdm import tqdm
-
         bar = tqdm(total=0, file=sys.stderr, unit="run", desc="sweep")
 
     def progress(done: int, total: int) -> None:
@@ -523,11 +507,6 @@ def _cmd_sweep(args, data_dir) -> int:
 
 
 def _cmd_tradeoffs(args, data_dir) -> int:
-    from simulator.model import load_model
-    from simulator.report import tradeoff_files
-    from simulator.io import write_outputs
-    from simulator.scenario import load_scenario
-
     if not (args.top_k or args.pareto or args.sensitivity):
         raise InputFileError("ask for at least one of --top-k K, --pareto X Y, --sensitivity RUNS")
     scenario = load_scenario(args.scenario)
@@ -542,9 +521,6 @@ def _cmd_tradeoffs(args, data_dir) -> int:
 
 
 def _cmd_data(args, data_dir) -> int:
-    from boundaries.sources import resolve_data_dir
-    from boundaries.validate import data_summary
-
     if args.data_command == "where":
         print(resolve_data_dir(data_dir))
         return 0
@@ -555,8 +531,6 @@ def _cmd_data(args, data_dir) -> int:
             print(line)
         return 0
     if args.data_command == "fetch":
-        from boundaries.fetch import fetch
-
         dest = fetch(args.mirror, args.dest, progress=_say)
         print(f"data ready in {dest}")
         return 0
@@ -573,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``icbsim`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    data_dir = getattr(args, "data_dir_sub", None) or args.data_dir
+    data_dir = getattr(args, "data_dir", None)
     if args.command is None:
         parser.print_help()
         return 2

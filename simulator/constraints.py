@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from simulator.configuration import Configuration
 from simulator.errors import ScenarioError
+from simulator.metrics.authorities import SPLIT_TOLERANCE, selected
 
 KEEP_WHOLE_UNITS = ("icb", "sicbl", "lad")
 
@@ -104,8 +106,6 @@ class Constraints:
             if moved > self.max_moved:
                 out.append(f"{moved} blocks moved, more than {self.max_moved}")
         if self.contiguity:
-            from simulator.configuration import Configuration
-
             cfg = Configuration(model, assignment, names, allow_noncontiguous=True)
             out += [f"{n} is in {p} pieces" for n, p in cfg.noncontiguous_footprints()]
         return out
@@ -401,8 +401,6 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
 
 def _lad_groups_at_coarse_level(model) -> list[tuple[np.ndarray, str]]:
     """At ICB or sub-ICB level: blocks sharing a local authority's residents (1% or more of them) go together."""
-    from simulator.metrics.authorities import SPLIT_TOLERANCE
-
     share = getattr(model, "lad_block_share", None)
     if share is None:
         return []
@@ -415,8 +413,6 @@ def _lad_groups_at_coarse_level(model) -> list[tuple[np.ndarray, str]]:
 
 
 def _authority_groups(model, authority_set: str) -> list[tuple[np.ndarray, str]]:
-    from simulator.metrics.authorities import SPLIT_TOLERANCE, selected
-
     out = []
     for a in selected(model, authority_set):
         col = model.authority_overlap[:, a]

@@ -11,8 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, mapping
+from shapely.geometry.polygon import orient
 
 from simulator.errors import InputFileError, OutputError
+from simulator.metrics.evaluate import _jsonable
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 """Largest configuration file accepted (a place-level GeoJSON export is about 3 MB)."""
@@ -152,10 +156,6 @@ def _level_of(pairs: list[tuple[str, str]], source: str, declared: str | None) -
 # ---------------------------------------------------------------------------------------------- geometry
 def _oriented(geom):
     """RFC 7946: exterior rings counter-clockwise, holes clockwise; slivers removed."""
-    import shapely
-    from shapely.geometry import MultiPolygon, Polygon
-    from shapely.geometry.polygon import orient
-
     polys = []
     for p in shapely.get_parts(geom):
         if not isinstance(p, Polygon) or p.is_empty:
@@ -167,8 +167,6 @@ def _oriented(geom):
 
 def dissolve(model, config) -> list:
     """One valid, oriented (Multi)Polygon per footprint, in WGS84."""
-    import shapely
-
     out = []
     for f in range(config.n_footprints):
         u = shapely.union_all([model.geometry[i] for i in config.members(f)], grid_size=10 ** -_COORD_DECIMALS)
@@ -179,8 +177,6 @@ def dissolve(model, config) -> list:
 
 
 def _geometry_json(geom) -> dict[str, Any]:
-    from shapely.geometry import mapping
-
     def rnd(c):
         if isinstance(c, (list, tuple)) and c and isinstance(c[0], (int, float)):
             return [round(float(c[0]), _COORD_DECIMALS), round(float(c[1]), _COORD_DECIMALS)]
@@ -201,8 +197,6 @@ _SCALARS = ("population", "band_status", "in_band", "persons_outside_band", "pop
 
 def footprint_features(model, config, evaluation) -> dict[str, Any]:
     """The RFC 7946 FeatureCollection of dissolved footprints with their members and metrics."""
-    from simulator.metrics.evaluate import _jsonable
-
     geoms = dissolve(model, config)
     fp = evaluation.footprints
     feats = []
@@ -229,8 +223,6 @@ def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def outputs(model, config, evaluation) -> dict[str, str]:
     """File name -> content of everything ``evaluate`` writes (computed in memory first)."""
-    from simulator.metrics.evaluate import _jsonable
-
     fp_rows = _jsonable(evaluation.footprints.to_dict(orient="records"))
     cols = ["footprint", "n_members", *_SCALARS, "regions", "members", "member_names"]
     assignment = [{"unit_code": c, "footprint": config.names[f], "unit_name": n, "level": model.level}

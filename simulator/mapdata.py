@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import shapely
+from shapely.geometry import mapping
+
+from simulator.metrics.authorities import selected
 
 BAND_COLOURS = {"below band": [214, 96, 77], "in band": [77, 172, 38], "above band": [67, 147, 195]}
 
 
 def block_shapes(model, tolerance: float = 0.002) -> list[dict]:
     """Simplified outer rings of each block (lon/lat, 4 decimals) for drawing; compute once per level."""
-    import shapely
-    from shapely.geometry import mapping
-
     out = []
     for code, name, geom in zip(model.blocks.code, model.blocks.name, model.geometry):
         simple = shapely.simplify(geom, tolerance, preserve_topology=True)
@@ -86,11 +87,6 @@ def authority_outlines(place_model, authority_set: str = "mayoral") -> list[dict
 
     Places lie wholly in one council, so at place level an authority is exactly a union of places.
     """
-    import shapely
-    from shapely.geometry import mapping
-
-    from simulator.metrics.authorities import selected
-
     out = []
     for a in selected(place_model, authority_set):
         idx = [i for i in range(place_model.n_blocks) if place_model.authority_overlap[i, a] > 0]

@@ -27,10 +27,10 @@ def _assignment(config) -> str:
 
 def _pareto_png(front, x_term: str, y_term: str) -> bytes | None:
     try:
-        import matplotlib
+        import matplotlib  # local: pyplot takes about a second to import, and only a Pareto chart needs it
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # local: as above, and only after matplotlib.use("Agg")
     except ImportError:  # the chart is a convenience; the CSV has the numbers
         return None
     fig, ax = plt.subplots(figsize=(7, 5), dpi=110)

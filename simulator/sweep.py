@@ -7,13 +7,18 @@ import io
 import itertools
 import json
 import re
+import socket
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from simulator.errors import IcbSimError, ScenarioError
-from simulator.scenario import TOMLDecodeError, dumps_scenario, loads_toml
+from simulator.io import outputs, write_outputs
+from simulator.metrics.evaluate import evaluate
+from simulator.model import load_model
+from simulator.scenario import TOMLDecodeError, dumps_scenario, loads_toml, parse_scenario
+from simulator.solvers.run import optimise
 
 BACKENDS = ("process", "dask", "ray")
 SUMMARY_COLUMNS = ["run", "folder", "status", "objective", "bound", "gap", "bound_method", "score", "footprints",
@@ -97,12 +102,6 @@ def apply_values(doc: dict, values: tuple[tuple[str, Any], ...]) -> dict:
 def run_one(scenario_text: str, scenario_dir: str, folder: str, seed: int, iterations: int | None,
             time_limit: float | None, data_dir: str | None, restarts: int | None = None) -> dict[str, Any]:
     """Solve one run and write its folder (all or nothing). Returns its summary row."""
-    from simulator.io import outputs, write_outputs
-    from simulator.metrics import evaluate
-    from simulator.model import load_model
-    from simulator.scenario import parse_scenario
-    from simulator.solvers.run import optimise
-
     out = Path(folder)
     row: dict[str, Any] = {"run": out.name, "folder": str(out)}
     try:
@@ -158,9 +157,6 @@ def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1
 
     Every run uses the same ``seed``, so results do not depend on ``jobs`` or the backend.
     """
-    from simulator.io import write_outputs
-    from simulator.scenario import parse_scenario
-
     path = Path(scenario_path)
     if not path.is_file():
         raise ScenarioError(f"{path}: no such scenario file")
@@ -222,7 +218,7 @@ def sweep(scenario_path: str, vary_specs: list[str], out_dir: str, jobs: int = 1
 def _run_dask(args: list[tuple], scheduler: str | None, progress, done: int, total: int) -> None:
     """Run on an existing dask.distributed cluster (the optional ``dask`` extra)."""
     try:
-        from dask.distributed import Client, as_completed as dask_completed
+        from dask.distributed import Client, as_completed as dask_completed  # local: optional extra icbsim[dask]
     except ImportError:
         raise ScenarioError("--backend dask needs dask.distributed: pip install 'icbsim[dask]'") from None
     if not scheduler:
@@ -245,7 +241,7 @@ def _run_dask(args: list[tuple], scheduler: str | None, progress, done: int, tot
 def _run_ray(args: list[tuple], address: str | None, progress, done: int, total: int) -> None:
     """Run on an existing Ray cluster (the optional ``ray`` extra)."""
     try:
-        import ray
+        import ray  # local: optional extra icbsim[ray], slow to import
     except ImportError:
         raise ScenarioError("--backend ray needs ray: pip install 'icbsim[ray]'") from None
     if not address:
@@ -273,8 +269,6 @@ def _run_ray(args: list[tuple], address: str | None, progress, done: int, total:
 
 def _check_reachable(address: str, timeout: float = 10.0) -> None:
     """Fail fast if nothing listens at ``host:port`` (Ray itself retries an unreachable head for minutes)."""
-    import socket
-
     hostport = address.split("://", 1)[-1]
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():

@@ -15,7 +15,9 @@ import numpy as np
 from simulator.configuration import Configuration
 from simulator.constraints import moved_blocks
 from simulator.errors import ConfigurationError, IcbSimError, InputFileError, ScenarioError
+from simulator.io import guess_level, parse_csv, parse_geojson
 from simulator.metrics.evaluate import Evaluation, MetricParameters, evaluate
+from simulator.scenario import dumps_scenario, parse_scenario
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """Largest configuration a user may upload (a place-level GeoJSON export is about 3 MB)."""
@@ -142,8 +144,6 @@ class Workspace:
 
 def scenario_toml(workspace: "Workspace", name: str = "Scenario from the app") -> str:
     """The workspace as a scenario file (level, measure, band, weights and its footprints as the start)."""
-    from simulator.scenario import dumps_scenario
-
     cfg = workspace.configuration
     p = workspace.params
     footprints = {f: [c for c, g in cfg.mapping().items() if g == f] for f in cfg.names}
@@ -163,9 +163,6 @@ def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, Metr
     InputFileError
         Too large, not UTF-8, malformed, or of another level than ``model``.
     """
-    from simulator.io import guess_level, parse_csv, parse_geojson
-    from simulator.scenario import parse_scenario
-
     label = Path(str(filename)).name or "upload"
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputFileError(f"{label}: {len(data) / 1e6:.1f} MB is larger than the "

@@ -4,14 +4,51 @@ from __future__ import annotations
 
 import pytest
 
+from boundaries.errors import DataError
 from boundaries.sources import resolve_data_dir
 from simulator.model import load_model
+
+NO_DATA = "no data directory: set ICBSIM_DATA or put the data in ../shared/data (see README, Data)"
+"""The one reason every integration test is skipped for when the real data cannot be found."""
+
+_DATA_FIXTURE = "data_dir"
+"""The fixture every real-data fixture grows from: a test that depends on it must be marked integration."""
+
+
+def _no_data_reason() -> str | None:
+    """Why the real data cannot be used (``NO_DATA``, with the resolver's detail if it says more), or None."""
+    try:
+        resolve_data_dir()
+    except DataError as exc:
+        detail = str(exc)
+        return NO_DATA if detail.startswith("no data directory found") else f"{NO_DATA}; {detail}"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a test that uses the real data without ``@pytest.mark.integration``; without the data, skip every
+    integration test with one reason (``.ci/run`` fails first if ../shared/data is missing)."""
+    unmarked = [item.nodeid for item in items
+                if _DATA_FIXTURE in getattr(item, "fixturenames", ()) and item.get_closest_marker("integration") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests use the real data (fixture data_dir) but lack @pytest.mark.integration: "
+                                + ", ".join(unmarked))
+    integration = [item for item in items if item.get_closest_marker("integration") is not None]
+    reason = _no_data_reason() if integration else None
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in integration:
+        item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
 def data_dir():
     """The real data directory (../shared/data, $ICBSIM_DATA, or the cache). Integration tests need it."""
-    return resolve_data_dir()
+    try:
+        return resolve_data_dir()
+    except DataError:
+        pytest.skip(_no_data_reason() or NO_DATA)
 
 
 # The 2024 ICBs, sub-ICB locations and places measured against the 2024 map (42 ICBs): the figures these

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -310,19 +311,23 @@ def truncate_mid_row(path: Path) -> int:
     return data[:cut].count(b"\n") + 1
 
 
-@pytest.mark.parametrize("position", ["global", "subcommand"])
+@pytest.mark.parametrize("position", ["global", "subcommand", "both"])
 def test_data_directory_lacking_a_file(position, capsys, tmp_path, data_dir):
+    """``--data-dir`` before the command or after it (after wins); the error names a command that works."""
     dd = data_copy(data_dir, tmp_path / "data", drop=("finance/icb_population.csv",))
     data_arg = ["--data-dir", str(dd)]
-    argv = (data_arg + ["evaluate", "--config", "baseline"] if position == "global"
-            else ["evaluate", "--config", "baseline"] + data_arg)
+    argv = {"global": data_arg + ["evaluate", "--config", "baseline"],
+            "subcommand": ["evaluate", "--config", "baseline"] + data_arg,
+            "both": ["--data-dir", str(data_dir), "evaluate", "--config", "baseline"] + data_arg}[position]
     out = tmp_path / "out"
-    error = check_error(*run(capsys, argv + ["--out", str(out)]),
-                        [f"data directory {dd} (from --data-dir) lacks 1 required file(s), "
-                         "first finance/icb_population.csv"], "icb")
-    assert f"icbsim data check --data-dir {dd}" in error
+    lacking = f"data directory {dd} (from --data-dir) lacks 1 required file(s), first finance/icb_population.csv"
+    error = check_error(*run(capsys, argv + ["--out", str(out)]), [lacking], "icb")
+    command = f"icbsim --data-dir {dd} data check"
+    assert f"run '{command}' for the list" in error
     assert not out.exists()
     assert (data_dir / "finance/icb_population.csv").is_file()
+    if position == "global":  # the command the error suggests runs (and reports the same gap)
+        check_error(*run(capsys, shlex.split(command)[1:]), [lacking], None)
 
 
 def test_data_directory_missing(capsys, tmp_path):

@@ -120,6 +120,7 @@ def _free_port() -> int:
 
 # --- success ----------------------------------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_fetch_from_folder_mirror(tmp_path, mirror_master):
     dest = tmp_path / "new" / "dest"  # parent missing too
     lines: list[str] = []
@@ -135,6 +136,7 @@ def test_fetch_from_folder_mirror(tmp_path, mirror_master):
     assert sorted(p.name for p in dest.parent.iterdir()) == ["dest"]
 
 
+@pytest.mark.integration
 def test_fetch_over_http(tmp_path, mirror_master):
     dest = tmp_path / "dest"
     with _serve(mirror_master) as url:
@@ -142,12 +144,14 @@ def test_fetch_over_http(tmp_path, mirror_master):
     _assert_identical(dest, mirror_master)
 
 
+@pytest.mark.integration
 def test_fetch_from_file_url(tmp_path, mirror_master):
     dest = tmp_path / "dest"
     fetch(mirror_master.as_uri(), dest)
     _assert_identical(dest, mirror_master)
 
 
+@pytest.mark.integration
 def test_fetch_into_existing_dest_replaces_files_and_keeps_others(tmp_path, mirror_master):
     dest = _prefilled_dest(tmp_path)
     fetch(str(mirror_master), dest)
@@ -156,6 +160,7 @@ def test_fetch_into_existing_dest_replaces_files_and_keeps_others(tmp_path, mirr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dest"]
 
 
+@pytest.mark.integration
 def test_missing_sources_md_is_optional(tmp_path, mirror):
     for d in _FOLDERS:
         (mirror / d / "SOURCES.md").unlink(missing_ok=True)
@@ -168,6 +173,7 @@ def test_missing_sources_md_is_optional(tmp_path, mirror):
     assert sum("skipped" in line for line in lines) == len(_FOLDERS)
 
 
+@pytest.mark.integration
 def test_default_dest_is_the_cache(tmp_path, mirror_master, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     dest = fetch(str(mirror_master))
@@ -177,6 +183,7 @@ def test_default_dest_is_the_cache(tmp_path, mirror_master, monkeypatch):
 
 # --- failure leaves dest unchanged ------------------------------------------------------------------------
 
+@pytest.mark.integration
 @pytest.mark.parametrize("via", ["folder", "http"])
 @pytest.mark.parametrize("prefilled", [False, True])
 def test_mirror_lacking_a_file(tmp_path, mirror, via, prefilled):
@@ -191,6 +198,7 @@ def test_mirror_lacking_a_file(tmp_path, mirror, via, prefilled):
     assert prefilled or not dest.exists()
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("via", ["folder", "http"])
 def test_corrupt_geojson(tmp_path, mirror, via):
     data = (mirror / _GEOJSON).read_bytes()
@@ -204,12 +212,14 @@ def test_corrupt_geojson(tmp_path, mirror, via):
     assert _GEOJSON in str(err)
 
 
+@pytest.mark.integration
 def test_geojson_that_is_not_a_feature_collection(tmp_path, mirror):
     (mirror / _GEOJSON).write_text('{"type": "Feature", "geometry": null, "properties": {}}')
     err = _run_failing(str(mirror), _prefilled_dest(tmp_path))
     assert _GEOJSON in str(err) and "FeatureCollection" in str(err)
 
 
+@pytest.mark.integration
 def test_truncated_csv(tmp_path, mirror):
     text = (mirror / _CSV).read_text(encoding="utf-8")
     (mirror / _CSV).write_text(text[: len(text) // 2].rsplit(",", 1)[0] + "\n", encoding="utf-8")
@@ -217,6 +227,7 @@ def test_truncated_csv(tmp_path, mirror):
     assert _CSV in str(err)
 
 
+@pytest.mark.integration
 def test_empty_csv(tmp_path, mirror):
     header = (mirror / _CSV).read_text(encoding="utf-8").splitlines()[0]
     (mirror / _CSV).write_text(header + "\n", encoding="utf-8")
@@ -224,6 +235,7 @@ def test_empty_csv(tmp_path, mirror):
     assert _CSV in str(err) and "no rows" in str(err)
 
 
+@pytest.mark.integration
 def test_transfer_cut_short(tmp_path, mirror_master):
     dest = _prefilled_dest(tmp_path)
     with _serve(mirror_master, _TruncatingHandler) as url:
@@ -241,6 +253,7 @@ def test_mirror_folder_that_does_not_exist(tmp_path):
     assert "nowhere" in str(err)
 
 
+@pytest.mark.integration
 def test_dest_that_is_a_file(tmp_path, mirror_master):
     dest = tmp_path / "dest"
     dest.write_text("not a folder")
@@ -249,6 +262,7 @@ def test_dest_that_is_a_file(tmp_path, mirror_master):
     assert dest.read_text() == "not a folder"
 
 
+@pytest.mark.integration
 def test_failure_while_moving_in_is_undone(tmp_path, mirror_master, monkeypatch):
     dest = _prefilled_dest(tmp_path)
     real_replace, calls = os.replace, []
@@ -277,6 +291,7 @@ def test_no_mirror_explains_how_to_proceed():
 
 # --- command line -----------------------------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_cli_fetch(tmp_path, mirror_master, capsys):
     dest = tmp_path / "dest"
     assert main(["data", "fetch", "--mirror", str(mirror_master), "--dest", str(dest)]) == 0
@@ -286,6 +301,7 @@ def test_cli_fetch(tmp_path, mirror_master, capsys):
     _assert_identical(dest, mirror_master)
 
 
+@pytest.mark.integration
 def test_cli_fetch_bad_mirror(tmp_path, mirror, capsys):
     (mirror / _CSV).unlink()
     dest = tmp_path / "dest"

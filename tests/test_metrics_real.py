@@ -16,6 +16,8 @@ from simulator.configuration import Configuration
 from simulator.metrics import MetricParameters, evaluate
 from simulator.metrics.score import DEFAULT_WEIGHTS, TERMS
 
+pytestmark = pytest.mark.integration
+
 REL = 1e-6
 CM, GM, LSC = "E54000008", "E54000057", "E54000048"  # Cheshire and Merseyside, Greater Manchester, Lancs & S Cumbria
 STAFFS = "E54000010"  # Staffordshire and Stoke-on-Trent (Midlands region)

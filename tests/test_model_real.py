@@ -17,6 +17,8 @@ from boundaries.errors import DataError
 from simulator.configuration import Configuration
 from simulator.model import load_model
 
+pytestmark = pytest.mark.integration
+
 LEVELS = ("icb", "sicbl", "place")
 GP_REGISTERED_ENGLAND = 63_237_908
 CENSUS_ENGLAND = 56_490_108

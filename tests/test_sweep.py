@@ -76,6 +76,7 @@ def test_bad_variant_is_rejected_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.integration
 def test_sweep_summary_resume_and_jobs_do_not_change_results(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     sweep(SCENARIO, VARY, str(one), jobs=1)
@@ -102,6 +103,7 @@ def test_sweep_summary_resume_and_jobs_do_not_change_results(tmp_path):
     assert _answers(one) == _answers(two)
 
 
+@pytest.mark.integration
 def test_dask_backend_matches_process_backend(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -136,6 +138,7 @@ def ray_head(tmp_path):
         subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=180)
 
 
+@pytest.mark.integration
 def test_ray_backend_matches_process_backend(tmp_path, ray_head):
     seen = []
     sweep(SCENARIO, VARY, str(tmp_path / "ray"), backend="ray", scheduler=ray_head,
@@ -159,10 +162,15 @@ def test_ray_backend_unreachable_cluster_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "o" / "summary.csv").exists()
 
 
+@pytest.mark.integration
 def test_cli_sweep(tmp_path, capsys):
     code = main(["sweep", SCENARIO, "--vary", "weights.flow_leakage=0,5", "--out", str(tmp_path / "o"), "--jobs", "2"])
     assert code == 0
     assert "summary:" in capsys.readouterr().out
+
+
+def test_cli_sweep_on_dask_needs_a_scheduler(tmp_path, capsys):
+    pytest.importorskip("dask.distributed")  # without it, the error is that dask is missing
     code = main(["sweep", SCENARIO, "--vary", "weights.flow_leakage=0", "--out", str(tmp_path / "p"),
                  "--backend", "dask"])
     err = capsys.readouterr().err.strip().splitlines()

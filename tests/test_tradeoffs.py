@@ -15,6 +15,8 @@ from simulator.solvers import ExactSolver, Problem
 from simulator.solvers.tradeoffs import pareto, sensitivity, top_k
 from tests.legacy import legacy, legacy_scenario
 
+pytestmark = pytest.mark.integration
+
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SOUTH_WEST = """
 name = "South West at ICB level"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from simulator.metrics.authorities import selected
 from simulator.metrics.budget import DISTANCE, PER_HEAD, block_sums, col, icb_index
 from simulator.metrics.flows import MAJOR_SERVE_SHARE
 
@@ -90,8 +91,6 @@ class FootprintScorer:
     """
 
     def __init__(self, model, params):
-        from simulator.metrics.authorities import selected
-
         self.model = model
         self.band = params.band
         self.weights = np.array([params.weights.get(t, 0.0) for t in TERM_NAMES])

@@ -23,6 +23,7 @@ from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.metrics.score import scorer
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
 from simulator.solvers.enumerate import connected_sets
+from simulator.solvers.explain import explain_infeasible
 from simulator.solvers.master import MasterBound, cut_strengthened_bound
 
 _CHUNK = 50_000
@@ -322,11 +323,9 @@ class ExactSolver(Solver):
         self.stats_["milp_status"] = res.message
 
     def _infeasible(self, uncovered: np.ndarray | None = None) -> None:
-        from simulator.solvers.explain import explain_infeasible
-
         self.status_ = SolverStatus.INFEASIBLE
-        self.explanation_ = (explain_infeasible(self.problem, uncovered=uncovered) if self.explain
-                             else ["not explained (explain=False)"])
+        self.explanation_ = (explain_infeasible(self.problem, uncovered=uncovered, exact_solver=ExactSolver)
+                             if self.explain else ["not explained (explain=False)"])
 
 
 def population_cap(problem: Problem) -> float:

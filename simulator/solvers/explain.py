@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from simulator.constraints import acute_per_block, blocks_connected, group_labels, today_icb_sets
+from simulator.errors import TooManyCandidates
 
 
 def _fmt(x: float) -> str:
     return f"{x / 1e6:.2f}m"
 
 
-def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str]:
-    """Reasons a scenario has no feasible configuration (most specific first)."""
+def explain_infeasible(problem, uncovered: np.ndarray | None = None, *, exact_solver: type) -> list[str]:
+    """Reasons a scenario has no feasible configuration (most specific first).
+
+    Parameters
+    ----------
+    problem
+        The infeasible ``simulator.solvers.base.Problem``.
+    uncovered
+        Blocks that no candidate footprint can contain, if known.
+    exact_solver
+        The exact solver's class (``simulator.solvers.exact.ExactSolver``, which calls this): the deletion filter
+        re-solves relaxed copies of the problem with it. Passed in so that this module does not import the
+        solver that imports it.
+    """
     m, cons = problem.model, problem.constraints
     pop = problem.population
     names = m.blocks.name.to_numpy()
@@ -70,7 +85,7 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None) -> list[str
         if cons.floor and cons.floor.hard and total / lo < cons.floor.value:
             out.append(f"{lo} footprints of at least {_fmt(cons.floor.value)} need more than England's {_fmt(total)}")
     if not out:
-        out.append(_deletion_filter(problem))
+        out.append(_deletion_filter(problem, exact_solver))
     return out
 
 
@@ -80,18 +95,14 @@ def _some(items: list[tuple[np.ndarray, str]], k: int = 3) -> str:
     return "; ".join(why for _, why in items[:k]) + more
 
 
-def _deletion_filter(problem, time_limit: float = 10.0) -> str:
+def _deletion_filter(problem, exact_solver: type, time_limit: float = 10.0) -> str:
     """Relax one family of constraints at a time and report those whose removal makes the scenario feasible.
 
     A relaxed scenario counts as feasible when a configuration meeting its constraints is found: the plain LP
     relaxation rules most out cheaply, then a MILP with no objective (the first feasible point ends it) must
-    find one within ``time_limit`` seconds. A family whose test cannot finish in time is left out.
+    find one within ``time_limit`` seconds (each relaxed problem solved by ``exact_solver``). A family whose test
+    cannot finish in time is left out.
     """
-    import copy
-
-    from simulator.errors import TooManyCandidates
-    from simulator.solvers.exact import ExactSolver
-
     cons = problem.constraints
     families = {
         "the population floor": lambda c: setattr(c, "floor", None),
@@ -112,7 +123,7 @@ def _deletion_filter(problem, time_limit: float = 10.0) -> str:
             continue
         p2 = copy.copy(problem)
         p2.constraints = trial
-        s = ExactSolver(p2, max_candidates=500_000)
+        s = exact_solver(p2, max_candidates=500_000)
         try:
             C, costs = s.candidates()
         except TooManyCandidates:  # relaxing this family (e.g. the ceiling) lets enumeration explode: untested

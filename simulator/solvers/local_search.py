@@ -12,6 +12,7 @@ from simulator.constraints import acute_per_block, blocks_connected, group_label
 from simulator.errors import ScenarioError
 from simulator.incremental import MoveEvaluator
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
+from simulator.solvers.exact import ExactSolver, _named
 
 DEFAULT_TEMPERATURE = (0.02, 0.0002)
 """Start and end temperatures in score units (terms run 0..1, so these suit every level)."""
@@ -186,8 +187,6 @@ class LocalSearchSolver(Solver):
         used = np.unique(best_assign)
         remap = np.full(ev.K, -1)
         remap[used] = np.arange(len(used))
-        from simulator.solvers.exact import _named
-
         self.configuration_ = _named(p, remap[best_assign])
         self.objective_ = p.objective(self.configuration_.assignment)
         self.status_ = SolverStatus.FEASIBLE
@@ -261,8 +260,6 @@ def repair_start(problem: Problem, config: Configuration, max_merges: int = 500)
         g = min(ok, key=lambda x: P[x])
         a[a == f] = g
     _, dense = np.unique(a, return_inverse=True)
-    from simulator.solvers.exact import _named
-
     repaired = _named(problem, dense)
     return None if problem.violations(repaired) else repaired
 
@@ -283,8 +280,6 @@ def lp_bound(problem: Problem, time_limit: float | None = None) -> float | None:
         The bound, or None if there is none: contiguity is off (the candidates are connected footprints, so
         their relaxation would not bound a search that may leave them), or even the relaxation is infeasible.
     """
-    from simulator.solvers.exact import ExactSolver
-
     if not problem.constraints.contiguity:
         return None
     s = ExactSolver(problem)

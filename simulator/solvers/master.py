@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
@@ -35,8 +36,6 @@ def _highs():
     """A silent HiGHS instance (highspy prints a banner to standard output once per process: keep it off the
     CLI's output, which may be piped)."""
     global _banner_shown
-    import highspy
-
     if _banner_shown:
         return highspy.Highs()
     sys.stdout.flush()
@@ -66,8 +65,6 @@ class PartitionMaster:
     """
 
     def __init__(self, n: int, global_bounds: list[tuple[float, float]]):
-        import highspy
-
         self.n, self.global_bounds = n, list(global_bounds)
         self.inf = inf = highspy.kHighsInf
         self.h = h = _highs()
@@ -98,8 +95,6 @@ class PartitionMaster:
 
     def solve(self) -> bool:
         """Solve; False unless HiGHS reports an optimum."""
-        import highspy
-
         self.h.run()
         return self.h.getModelStatus() == highspy.HighsModelStatus.kOptimal
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from simulator.configuration import Configuration
 from simulator.constraints import PopulationLimit
-from simulator.errors import ScenarioError, TooManyCandidates
+from simulator.errors import InputFileError, ScenarioError, TooManyCandidates
+from simulator.io import read_configuration_file
+from simulator.model import load_model
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverResult, SolverStatus
-from simulator.solvers.exact import ExactSolver
+from simulator.solvers.bound import enumerated_bound
+from simulator.solvers.exact import ExactSolver, population_cap
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
-
-if TYPE_CHECKING:  # for annotations only: the walk's module (numba) is loaded where a proof needs it
-    from simulator.solvers.scan import FootprintScan
+from simulator.solvers.scan import FootprintScan
+from simulator.solvers.term_bound import term_bound
 
 
 def refine(config: Configuration, model, allow_noncontiguous: bool | None = None) -> Configuration:
@@ -41,9 +44,6 @@ def mend_pieces(config: Configuration) -> Configuration:
     The largest piece (by blocks) keeps the footprint's name; footprints left empty disappear. The result may
     still break other rules (a ceiling, say): callers check it.
     """
-    from scipy.sparse.csgraph import connected_components
-    import scipy.sparse as sp
-
     m = config.model
     a_e, b_e = m.edges.a.to_numpy(), m.edges.b.to_numpy()
     assignment = config.assignment.copy()
@@ -73,9 +73,6 @@ def mend_pieces(config: Configuration) -> Configuration:
 
 def start_configuration(scenario, model) -> Configuration:
     """The scenario's ``[start]``: today's ICBs, a file, or footprints listed in the scenario."""
-    from simulator.errors import InputFileError
-    from simulator.io import read_configuration_file
-
     kind, value = scenario.start
     if kind == "baseline":
         return Configuration.baseline(model)
@@ -330,8 +327,6 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
 def _term_bound(problem: Problem, s: Solver) -> None:
     """Give a place-level answer the term-wise bound (``simulator.solvers.term_bound``): instant and always
     valid, if wide; the exact proof replaces it when it does better."""
-    from simulator.solvers.term_bound import term_bound
-
     t = time.perf_counter()
     tb = term_bound(problem)
     s.runtime_ += time.perf_counter() - t
@@ -351,8 +346,6 @@ def _cap_can_hold(problem: Problem) -> bool:
     """Whether footprints under the band's ceiling could hold the free blocks in as many footprints as the
     scenario allows (if not, only a soft ceiling's excess makes it feasible, and the exact solver, whose
     candidates stop at the ceiling, would spend its time proving that it is not)."""
-    from simulator.solvers.exact import population_cap
-
     c = problem.constraints
     if _ceiling_is_hard(problem) or not c.n_footprints:
         return True
@@ -377,8 +370,6 @@ def _proof_may_run(problem: Problem, solver: str, time_limit: float | None) -> b
 def _count(problem: Problem) -> tuple["FootprintScan", int, float]:
     """The problem's walk of candidate footprints, how many there are (counting stops past
     ``PLACE_PROOF_LIMIT``), and the seconds the count took."""
-    from simulator.solvers.scan import FootprintScan
-
     t = time.perf_counter()
     scan = FootprintScan(problem)
     count = scan.count(PLACE_PROOF_LIMIT)
@@ -390,8 +381,6 @@ def _prove(problem: Problem, s: Solver, time_limit: float | None, progress,
     """Bound the local search's answer by exactly priced column generation, where the candidates can be walked;
     a proven optimum replaces the answer (status ``optimal``), otherwise the bound gives the gap. ``counted``:
     :func:`_count`'s result, if the candidates were counted already."""
-    from simulator.solvers.bound import enumerated_bound
-
     if time_limit is not None and time_limit < _PROOF_MIN_S:
         s.stats_["proof_not_run"] = (f"the time limit left {time_limit:.0f} s, too little to count and walk the "
                                      "candidate footprints for a proof")
@@ -451,8 +440,6 @@ def _exact(problem: Problem, solver: str, seed: int, time_limit: float | None, i
 def sicbl_warm_start(scenario, model, problem: Problem, seed: int = 0, time_limit: float | None = None,
                      progress=None, data_dir=None) -> Configuration | None:
     """The sub-ICB answer refined to places (detached pieces mended), if it breaks no hard rule."""
-    from simulator.model import load_model
-
     coarse = load_model("sicbl", data_dir or model.data_dir, estuary_links=model.estuary_links,
                         baseline=model.baseline)
     coarse_problem = Problem.from_scenario(scenario, coarse, start=Configuration.baseline(coarse))

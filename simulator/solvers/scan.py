@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
 
 from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
@@ -360,9 +362,6 @@ def people_between(nbptr: np.ndarray, nbidx: np.ndarray, weight: np.ndarray) -> 
     """``[a, b]``: fewest people a footprint holding ``a`` must add to hold ``b`` too: ``b`` and the blocks on the
     lightest path between them through the graph (neighbours ``nbidx[nbptr[a]:nbptr[a + 1]]``); ``inf`` if there
     is none, 0 on the diagonal."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import dijkstra
-
     n = len(weight)
     w = np.where(np.isfinite(weight), weight, 0.0)
     # Edge a -> b weighs b's people (a block of nobody weighs a hair, as csgraph drops zero edges).
