@@ -1,16 +1,14 @@
-"""Benchmark: the walk's speed (candidate footprints visited a second), this version against a saved one, in one run.
+"""Benchmark: the walk's visits a second against a saved copy of it (``bench/_walk_before.py``), in one run."""
 
-Run: ``python bench/bench_walk.py [--repeat N] [--json FILE]``. The saved version is ``bench/_walk_before.py``
-(``simulator/solvers/scan.py`` before the walk was split into a kernel context). Each walk runs on one thread,
-old and new in turn, best of ``--repeat`` (a short walk repeated for about half a second each time);
-both must return the same footprints, costs and bounds. Walks:
-
-- ``cost``: every candidate costed (no duals, nothing pruned), London and the South West at place level, and
-  the North West from its 9th root on (8.3 million of its 116 million candidates);
-- ``bound``: a proving walk (branch and bound at 0) on the duals of the set-partitioning LP over every candidate,
-  a little off as in column generation, with 40 subset-row cuts: the bound's work at every node;
-- ``count``: counting the North West's candidates (no costing).
-"""
+# Run: ``python bench/bench_walk.py [--repeat N] [--json FILE]``. The saved copy is ``simulator/solvers/scan.py``
+# before the walk was split into a kernel context. Each walk runs on one thread, old and new in turn, and is timed
+# in CPU time (the machine may be shared), best of ``--repeat``, a short walk repeated for about half a second each
+# time; both must return the same footprints, costs and bounds. Walks:
+# - ``cost``: every candidate costed (no duals, nothing pruned): London and the South West at place level, and the
+#   North West from its 9th root on (8.3 million of its 116 million candidates);
+# - ``bound``: a proving walk (branch and bound at 0) on the duals of the set-partitioning LP over every candidate,
+#   a little off as in column generation, with 40 subset-row cuts: the bound's work at every node;
+# - ``count``: counting the North West's candidates (no costing).
 
 from __future__ import annotations
 
@@ -18,13 +16,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import linprog
 
 import _walk_before
-from simulator.model import load_model
+from simulator.model import Model, load_model
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers import scan as after
@@ -34,7 +33,7 @@ MIN_S = 0.5  # a timing of a short walk repeats it for about this long
 NW_FIRST_ROOT = 8  # the North West's costing walk starts at its 9th root: 8.3 million candidates, a few seconds
 
 
-def _problem(name: str, model) -> Problem:
+def _problem(name: str, model: Model) -> Problem:
     text = (SCENARIOS / f"{name}.toml").read_text().replace('level = "sicbl"', 'level = "place"')
     return Problem.from_scenario(parse_scenario(text, name), model)
 
@@ -51,7 +50,7 @@ def _lp_walk(problem: Problem) -> dict:
                 threshold=0.0, keep=100_000, exact_below=0.0)
 
 
-def _same(a, b) -> bool:
+def _same(a: after.ScanResult, b: after.ScanResult) -> bool:
     """The two walks' results agree exactly (footprints kept, costs, counts, bounds)."""
     key = [tuple(sorted(int(i) for i in f)) for f in a.footprints]
     other = [tuple(sorted(int(i) for i in f)) for f in b.footprints]
@@ -60,12 +59,12 @@ def _same(a, b) -> bool:
             == sorted(zip(other, b.reduced_costs.tolist())))
 
 
-def _timed(fn, calls: int) -> tuple[float, object]:
-    """Mean time of ``calls`` calls of ``fn``, and its result."""
-    t = time.perf_counter()
+def _timed(fn: Callable[[], object], calls: int) -> tuple[float, object]:
+    """Mean CPU time of ``calls`` calls of ``fn``, and its result."""
+    t = time.process_time()
     for _ in range(calls):
         out = fn()
-    return (time.perf_counter() - t) / calls, out
+    return (time.process_time() - t) / calls, out
 
 
 def bench(name: str, kind: str, problem: Problem, repeat: int, **kw) -> dict:
