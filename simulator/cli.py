@@ -247,11 +247,14 @@ def _summary(evaluation) -> str:
     return "\n".join(lines)
 
 
+def _check_out_folder(out: str | None) -> None:
+    """Fail on an unusable output folder before the work, not after."""
+    if out and Path(out).exists() and not Path(out).is_dir():
+        raise InputFileError(f"{out}: exists and is not a folder")
+
+
 def _cmd_evaluate(args, data_dir) -> int:
-    if args.out:  # fail on an unusable output folder before the work, not after
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise InputFileError(f"{out}: exists and is not a folder")
+    _check_out_folder(args.out)
     model, config, params = _resolve_configuration(args, data_dir)
     evaluation = evaluate(model, config, params)
     if args.out:
@@ -263,9 +266,8 @@ def _cmd_evaluate(args, data_dir) -> int:
 
 
 def _cmd_optimise(args, data_dir) -> int:
+    _check_out_folder(args.out)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputFileError(f"{out}: exists and is not a folder")
     scenario = load_scenario(args.scenario)
     model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say,
                        baseline=scenario.baseline)
@@ -425,10 +427,7 @@ def _compare_summary(cmp, a, region: str | None = None, top: int = 15) -> str:
 
 
 def _cmd_compare(args, data_dir) -> int:
-    if args.out:  # fail on an unusable output folder before the work, not after
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise InputFileError(f"{out}: exists and is not a folder")
+    _check_out_folder(args.out)
     sides = [_compare_side(args.a), _compare_side(args.b)]
     scenario = load_scenario(args.scenario) if args.scenario else None
     params = scenario.params if scenario else MetricParameters()
