@@ -1,7 +1,8 @@
-"""Benchmark: the walk's visits a second against a saved copy of it (``bench/_walk_before.py``), in one run."""
+"""Benchmark: the walk's visits a second against the walk of an earlier commit (read from git), in one run."""
 
-# Run: ``python bench/bench_walk.py [--repeat N] [--json FILE]``. The saved copy is ``simulator/solvers/scan.py``
-# before the walk was split into a kernel context. Each walk runs on one thread, old and new in turn, and is timed
+# Run: ``python bench/bench_walk.py [--before REV] [--repeat N] [--json FILE]``. ``--before`` (default feedd93, the
+# last commit before the walk was split into a kernel context) names the commit whose ``simulator/solvers/scan.py``
+# is timed against today's; it is read with ``git show`` into a temporary module, so no old copy is kept. Each walk runs on one thread, old and new in turn, and is timed
 # in CPU time (the machine may be shared), best of ``--repeat``, a short walk repeated for about half a second each
 # time; both must return the same footprints, costs and bounds. Walks:
 # - ``cost``: every candidate costed (no duals, nothing pruned): London and the South West at place level, and the
@@ -13,8 +14,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +26,6 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linprog
 
-import _walk_before
 from simulator.model import Model, load_model
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
@@ -31,6 +34,25 @@ from simulator.solvers import scan as after
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 MIN_S = 0.5  # a timing of a short walk repeats it for about this long
 NW_FIRST_ROOT = 8  # the North West's costing walk starts at its 9th root: 8.3 million candidates, a few seconds
+
+
+ROOT = Path(__file__).resolve().parent.parent
+BEFORE = "feedd93"
+_walk_before = None  # the earlier walk's module, loaded by main()
+
+
+def _load_before(rev: str):
+    """``simulator/solvers/scan.py`` as it was at ``rev``, imported as a module of its own."""
+    text = subprocess.run(["git", "show", f"{rev}:simulator/solvers/scan.py"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+    folder = Path(tempfile.mkdtemp(prefix="icbsim-walk-before-"))
+    path = folder / "_walk_before.py"
+    path.write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("_walk_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_walk_before"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _problem(name: str, model: Model) -> Problem:
@@ -97,9 +119,12 @@ def bench(name: str, kind: str, problem: Problem, repeat: int, **kw) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", default=BEFORE, help=f"commit whose walk is timed against today's (default {BEFORE})")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
+    global _walk_before
+    _walk_before = _load_before(args.before)
     model = load_model("place")
     problems = {n: _problem(n, model) for n in ("region_london", "region_south_west", "region_north_west")}
     for mod in (_walk_before, after):  # compile (or load from the cache) before timing
