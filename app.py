@@ -80,6 +80,7 @@ def workspace() -> Workspace:
     return st.session_state[key]
 
 
+@st.cache_data(show_spinner=False)  # read once, not on every rerun of the page
 def shipped_scenarios() -> dict[str, Path]:
     """The scenario files shipped in ``scenarios/``, by their names."""
     out = {}
