@@ -155,6 +155,14 @@ with st.sidebar:
         weights = {t: st.number_input(f"{t.replace('_', ' ')} (per {TERM_UNITS[t]})", 0.0, 100.0,
                                       float(ws.params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.01, format="%.3f",
                                       help=TERMS[t], key=f"w_{t}") for t in TERMS}
+        changed = [t for t in TERMS if abs(weights[t] - DEFAULT_WEIGHTS[t]) > 1e-12]
+        if changed:
+            # A calibrated scenario's prices were learned from decided maps: show them beside the defaults.
+            st.caption("Prices that differ from the default price list")
+            st.dataframe(pd.DataFrame({"term": [t.replace("_", " ") for t in changed],
+                                       "default": [DEFAULT_WEIGHTS[t] for t in changed],
+                                       "this scenario": [weights[t] for t in changed]}),
+                         hide_index=True, width="stretch")
     ws.params = MetricParameters(population_measure=measure, band=(band[0] * 1e6, band[1] * 1e6), weights=weights,
                                  authority_set=authority_set)
     st.header("Map")
