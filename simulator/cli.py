@@ -51,22 +51,31 @@ def _data_dir_option() -> argparse.ArgumentParser:
     return p
 
 
+def _map_options() -> argparse.ArgumentParser:
+    """The one ``--level`` and ``--baseline``, shared (as an argparse parent) by ``evaluate`` and ``compare``."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
+                   help="level of the official maps named on the command line (evaluate's 'baseline', compare's "
+                        "2024 and 2026): icb2026 (today's 36 ICBs), icb2024 (the 42 of 2024), sicbl or place; "
+                        "default: a file's level, else icb2026 for evaluate (icb2024 with --baseline 2024) and "
+                        "place for compare; a file must be of this level")
+    p.add_argument("--baseline", choices=BASELINES,
+                   help="today's map, which change from today is measured against: 2026 (the 36 ICBs from 1 April "
+                        "2026) or 2024 (the 42 ICBs of 2024); default: the scenario's, else 2026")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
     data_dir = [_data_dir_option()]
+    maps = _map_options()
     p = _Parser(prog=_PROG, description="ICB merger scenario simulator.", parents=data_dir)
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     ev = sub.add_parser("evaluate", help="measure a configuration and write footprints and metrics",
-                        parents=data_dir)
+                        parents=data_dir + [maps])
     ev.add_argument("--config", required=True,
                     help="'baseline', a CSV (unit_code,footprint), a GeoJSON from an export, or a scenario TOML")
-    ev.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
-                    help="level of 'baseline' (default icb2026: today's 36 ICBs; icb2024: the 42 of 2024); checked "
-                         "against files")
-    ev.add_argument("--baseline", choices=BASELINES,
-                    help="today's map, which change is measured against: 2026 (the 36 ICBs from 1 April 2026; the "
-                         "default) or 2024 (the 42 ICBs of 2024)")
     ev.add_argument("--out", help="folder for footprints.geojson, footprints.csv, assignment.csv, metrics.json")
     ev.add_argument("--measure", choices=list(POPULATION_MEASURES),
                     help="population measure for the band (default gp_registered)")
@@ -122,16 +131,10 @@ def _parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("compare", help="compare two configurations: corresponding footprints, co-assignment "
                                         "agreement, and the score terms favouring each where they differ",
-                        parents=data_dir)
+                        parents=data_dir + [maps])
     cp.add_argument("a", metavar="A", help="'2024' or '2026' (an official map), a CSV (unit_code,footprint), a "
                                            "GeoJSON from an export, or an evaluate/optimise output folder")
     cp.add_argument("b", metavar="B", help="the same kinds; B is taken as the truth")
-    cp.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
-                    help="level of the named maps (default: the other side's, or place when both are named maps); "
-                         "checked against files")
-    cp.add_argument("--baseline", choices=BASELINES,
-                    help="today's map, which the change-from-today terms count against (default: the scenario's, "
-                         "else 2026)")
     cp.add_argument("--scenario", help="scenario TOML whose population measure, band and weights price the "
                                        "differences (default weights otherwise)")
     cp.add_argument("--region", help="print only this NHS region (ODS code such as Y56, or name); the files hold "
