@@ -7,7 +7,6 @@ of times measured together, so a slower or busier machine moves both sides alike
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -16,6 +15,7 @@ import numpy as np
 
 from simulator import Configuration, evaluate, load_model
 from simulator.incremental import MoveEvaluator
+from results import write_json  # bench/results.py: a script's own folder is on the path
 
 TARGET_MOVE_S = 1e-3  # issue 2: under 1 ms per evaluation of a single-block move
 
@@ -86,8 +86,7 @@ def main() -> int:
     print(f"place-level single-block move: {place['incremental_move_us']:.0f} us = "
           f"{place['move_vs_target']:.2f} x the 1 ms target -> {'MET' if ok else 'NOT MET'}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(rows, fh, indent=1)
+        write_json(args.json, rows)
     return 0
 
 

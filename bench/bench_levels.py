@@ -9,7 +9,6 @@ on all of England (a few minutes); ``--skip-place`` leaves it out.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from simulator.metrics import evaluate
 from simulator.model import load_model
 from simulator.scenario import load_scenario
 from simulator.solvers.run import optimise
+from results import write_json  # bench/results.py: a script's own folder is on the path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 RUNS = [("icb2026", "national_default.toml"), ("icb2024", "national_default.toml"),
@@ -55,7 +55,7 @@ def main() -> int:
               f"{r['footprints']:>4} {r['in_band']:>7} {r['people_moved']:>10,.0f} {r['icbs_split']:>5} "
               f"{r['seconds']:>7.2f}s")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1, default=str), encoding="utf-8")
+        write_json(args.json, rows)
     return 0
 
 

@@ -28,7 +28,6 @@ machine and its load.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
@@ -46,6 +45,7 @@ from simulator.model import load_model
 from simulator.scenario import load_scenario
 from simulator.solvers import Problem
 from simulator.solvers.run import optimise
+from results import write_json  # bench/results.py: a script's own folder is on the path
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "national_default.toml"
 MIN_BUDGET = 30.0  # seconds: every peer gets at least this long
@@ -435,9 +435,8 @@ def main() -> int:
     print("versions: " + ", ".join(f"{p} {v or 'not installed'}" for p, v in versions.items()))
     print(f"total bench time {time.perf_counter() - t_all:.0f}s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"scenario": bench.scenario.name, "level": "sicbl",
-                                               "budget_s": budget, "seed": args.seed, "versions": versions,
-                                               "rows": rows}, indent=1, default=str))
+        write_json(args.json, {"scenario": bench.scenario.name, "level": "sicbl", "budget_s": budget,
+                                "seed": args.seed, "versions": versions, "rows": rows})
     return 0
 
 

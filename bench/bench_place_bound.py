@@ -13,7 +13,6 @@ Run: ``python bench/bench_place_bound.py [--json FILE] [--only NAME ...]``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from simulator.scenario import parse_scenario
 from simulator.solvers import BoundMethod
 from simulator.solvers import run as run_module
 from simulator.solvers.run import optimise
+from results import write_json  # bench/results.py: a script's own folder is on the path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 NAMES = ["region_london", "region_south_west", "region_north_east_and_yorkshire", "region_north_west",
@@ -91,7 +91,7 @@ def main() -> int:
               f"{bound:>8} {gap:>7} {r['bound_method']:>9} {r['proof_s']:>6.1f}s {r['walks'] or '-':>5} "
               f"{r['runs']:>4} {r['ratio_to_target']:>6.2f}", flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+        write_json(args.json, rows)
     return 0
 
 

@@ -7,7 +7,6 @@ measured time to the target, measured together on this machine.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from simulator.scenario import load_scenario
 from simulator.solvers import ExactSolver, LocalSearchSolver, Problem
 from simulator.solvers.neighbourhood import polish
 from simulator.solvers.run import optimise, sicbl_warm_start, start_configuration
+from results import write_json  # bench/results.py: a script's own folder is on the path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 TARGETS = {"icb": 1.0, "sicbl": 15.0}  # seconds to a proven optimum, enumeration included
@@ -112,10 +112,9 @@ def main() -> int:
                   f"{ls.runtime_ + polish_stats['seconds']:.1f}s")
         regional_place.append(row)
     if args.json:
-        Path(args.json).write_text(json.dumps({"exact": rows, "local_search_iterations_per_s": rate,
-                                               "auto_sicbl": auto.solution_dict(), "auto_place": place_rows,
-                                               "regional_place": regional_place},
-                                              indent=1, default=str))
+        write_json(args.json, {"exact": rows, "local_search_iterations_per_s": rate,
+                                "auto_sicbl": auto.solution_dict(), "auto_place": place_rows,
+                                "regional_place": regional_place})
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from simulator.model import Model, load_model
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers import scan as after
+from results import write_json  # bench/results.py: a script's own folder is on the path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 MIN_S = 0.5  # a timing of a short walk repeats it for about this long
@@ -139,8 +139,7 @@ def main() -> int:
         print(f"{r['scenario']:<20} {r['walk']:<6} {r['visited']:>11,} {r['before_per_s']:>11,.0f} "
               f"{r['after_per_s']:>11,.0f} {r['ratio']:>12.3f}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(rows, fh, indent=1)
+        write_json(args.json, rows)
     return 0
 
 

@@ -21,7 +21,7 @@ from simulator.calibrate import (PULLS, Oracle, calibrate, calibration_files, de
 from simulator.compare import compare
 from simulator.configuration import Configuration
 from simulator.errors import IcbSimError, InputFileError
-from simulator.io import outputs, read_configuration_file, write_outputs
+from simulator.io import level_blocks, outputs, read_configuration_file, write_outputs
 from simulator.metrics.evaluate import MetricParameters, evaluate
 from simulator.model import load_model
 from simulator.report import tradeoff_files
@@ -53,22 +53,31 @@ def _data_dir_option() -> argparse.ArgumentParser:
     return p
 
 
+def _map_options() -> argparse.ArgumentParser:
+    """The one ``--level`` and ``--baseline``, shared (as an argparse parent) by ``evaluate`` and ``compare``."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
+                   help="level of the official maps named on the command line (evaluate's 'baseline', compare's "
+                        "2024 and 2026): icb2026 (today's 36 ICBs), icb2024 (the 42 of 2024), sicbl or place; "
+                        "default: a file's level, else icb2026 for evaluate (icb2024 with --baseline 2024) and "
+                        "place for compare; a file must be of this level")
+    p.add_argument("--baseline", choices=BASELINES,
+                   help="today's map, which change from today is measured against: 2026 (the 36 ICBs from 1 April "
+                        "2026) or 2024 (the 42 ICBs of 2024); default: the scenario's, else 2026")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
     data_dir = [_data_dir_option()]
+    maps = _map_options()
     p = _Parser(prog=_PROG, description="ICB merger scenario simulator.", parents=data_dir)
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     ev = sub.add_parser("evaluate", help="measure a configuration and write footprints and metrics",
-                        parents=data_dir)
+                        parents=data_dir + [maps])
     ev.add_argument("--config", required=True,
                     help="'baseline', a CSV (unit_code,footprint), a GeoJSON from an export, or a scenario TOML")
-    ev.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
-                    help="level of 'baseline' (default icb2026: today's 36 ICBs; icb2024: the 42 of 2024); checked "
-                         "against files")
-    ev.add_argument("--baseline", choices=BASELINES,
-                    help="today's map, which change is measured against: 2026 (the 36 ICBs from 1 April 2026; the "
-                         "default) or 2024 (the 42 ICBs of 2024)")
     ev.add_argument("--out", help="folder for footprints.geojson, footprints.csv, assignment.csv, metrics.json")
     ev.add_argument("--measure", choices=list(POPULATION_MEASURES),
                     help="population measure for the band (default gp_registered)")
@@ -124,16 +133,10 @@ def _parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("compare", help="compare two configurations: corresponding footprints, co-assignment "
                                         "agreement, and the score terms favouring each where they differ",
-                        parents=data_dir)
+                        parents=data_dir + [maps])
     cp.add_argument("a", metavar="A", help="'2024' or '2026' (an official map), a CSV (unit_code,footprint), a "
                                            "GeoJSON from an export, or an evaluate/optimise output folder")
     cp.add_argument("b", metavar="B", help="the same kinds; B is taken as the truth")
-    cp.add_argument("--level", choices=list(LEVELS) + list(LEVEL_ALIASES),
-                    help="level of the named maps (default: the other side's, or place when both are named maps); "
-                         "checked against files")
-    cp.add_argument("--baseline", choices=BASELINES,
-                    help="today's map, which the change-from-today terms count against (default: the scenario's, "
-                         "else 2026)")
     cp.add_argument("--scenario", help="scenario TOML whose population measure, band and weights price the "
                                        "differences (default weights otherwise)")
     cp.add_argument("--region", help="print only this NHS region (ODS code such as Y56, or name); the files hold "
@@ -188,6 +191,7 @@ def _resolve_configuration(args, data_dir):
     baseline = args.baseline
     wanted = canonical_level(args.level) if args.level else None
     pairs = None
+    blocks = level_blocks(data_dir)
     if spec == "baseline":
         baseline = baseline or DEFAULT_BASELINE
         level = wanted or ("icb2026" if baseline == "2026" else "icb2024")
@@ -198,8 +202,7 @@ def _resolve_configuration(args, data_dir):
         allow, estuary = allow or sc.allow_noncontiguous, estuary or sc.estuary_links
         kind, value = sc.start
         if kind == "file":
-            pairs, file_level = read_configuration_file(value)
-            file_level = _icb_vintage(file_level, pairs, level, data_dir)
+            pairs, file_level = read_configuration_file(value, blocks, prefer=level)
             if file_level != level:
                 raise InputFileError(f"{value}: holds {file_level} codes but the scenario's level is {level}")
         elif kind == "footprints":
@@ -207,8 +210,7 @@ def _resolve_configuration(args, data_dir):
         if wanted and wanted != level:
             raise InputFileError(f"{spec}: the scenario's level is {level}, not {wanted}")
     else:
-        pairs, level = read_configuration_file(spec)
-        level = _icb_vintage(level, pairs, wanted, data_dir)
+        pairs, level = read_configuration_file(spec, blocks, prefer=wanted)
         if wanted and wanted != level:
             raise InputFileError(f"{spec}: holds {level} codes, not {wanted} codes")
     baseline = baseline or DEFAULT_BASELINE
@@ -226,17 +228,6 @@ def _resolve_configuration(args, data_dir):
     else:
         config = Configuration.from_mapping(model, pairs, allow_noncontiguous=allow, source=spec)
     return model, config, params
-
-
-def _icb_vintage(level: str, pairs, wanted: str | None, data_dir) -> str:
-    """Which ICB map a file of ICB codes is drawn on: the 36 of April 2026 if every code is one of theirs (or
-    ``wanted`` says so), else the 42 of 2024."""
-    if level != "icb":
-        return level
-    if wanted in ("icb2024", "icb2026"):
-        return wanted
-    today = load_model("icb2026", data_dir)
-    return "icb2026" if all(today.lookup(c) is not None for c, _ in pairs) else "icb2024"
 
 
 def _fmt_money(x: float) -> str:
@@ -326,11 +317,12 @@ def _cmd_optimise(args, data_dir) -> int:
 _NAMED_MAPS = {"2024": "the 42 ICBs of 2024", "2026": "the 36 ICBs from 1 April 2026"}
 
 
-def _compare_side(spec: str) -> tuple[str | None, list | None, str | None]:
+def _compare_side(spec: str, blocks, wanted: str | None) -> tuple[str | None, list | None, str | None]:
     """One side of ``compare``: (named map or None, (code, footprint) pairs or None, level of the file or None).
 
     ``2024`` and ``2026`` are the official maps (a folder of that name is read as ``./2024``); a folder is an
-    evaluate/optimise output folder, read through its assignment.csv.
+    evaluate/optimise output folder, read through its assignment.csv (``blocks`` and ``wanted``, the ``--level``,
+    as :func:`simulator.io.read_configuration_file` takes them).
     """
     if spec in _NAMED_MAPS:
         return spec, None, None
@@ -343,18 +335,16 @@ def _compare_side(spec: str) -> tuple[str | None, list | None, str | None]:
         if not path.is_file():
             raise InputFileError(f"{spec}: a folder without assignment.csv (an evaluate or optimise output folder "
                                  "holds one)")
-    pairs, level = read_configuration_file(path)
+    pairs, level = read_configuration_file(path, blocks, prefer=wanted)
     return None, pairs, level
 
 
-def _compare_level(args, sides, data_dir) -> str:
-    """The level both sides are drawn at: the files', which must agree, else ``--level``, else place."""
-    wanted = canonical_level(args.level) if args.level else None
+def _compare_level(args, sides, wanted: str | None) -> str:
+    """The level both sides are drawn at: the files', which must agree, else ``--level`` (``wanted``), else place."""
     levels = {}
     for spec, (_, pairs, level) in zip((args.a, args.b), sides):
         if pairs is None:
             continue
-        level = _icb_vintage(level, pairs, wanted, data_dir)
         if wanted and wanted != level:
             raise InputFileError(f"{spec}: holds {level} codes, not {wanted} codes")
         levels[spec] = level
@@ -455,10 +445,12 @@ def _compare_summary(cmp, a, region: str | None = None, top: int = 15) -> str:
 
 def _cmd_compare(args, data_dir) -> int:
     _check_out_folder(args.out)
-    sides = [_compare_side(args.a), _compare_side(args.b)]
+    wanted = canonical_level(args.level) if args.level else None
+    blocks = level_blocks(data_dir)
+    sides = [_compare_side(args.a, blocks, wanted), _compare_side(args.b, blocks, wanted)]
     scenario = load_scenario(args.scenario) if args.scenario else None
     params = scenario.params if scenario else MetricParameters()
-    level = _compare_level(args, sides, data_dir)
+    level = _compare_level(args, sides, wanted)
     baseline = args.baseline or (scenario.baseline if scenario else DEFAULT_BASELINE)
     if level == "icb2026" and baseline == "2024":
         raise InputFileError("the 2024 map cannot be drawn with today's ICBs (level icb2026) as building blocks: "

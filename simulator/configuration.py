@@ -83,8 +83,9 @@ class Configuration:
                 names.append(footprint)
             assignment[i] = index[footprint]
         if unknown:
-            raise ConfigurationError(f"{source}: {len(unknown)} code(s) are not {model.level} blocks: "
-                                     f"{_listing(unknown)}{_level_hint(unknown, model.level)}")
+            what = (f"1 code is not {'an' if model.level.startswith('icb') else 'a'} {model.level} block"
+                    if len(unknown) == 1 else f"{len(unknown)} codes are not {model.level} blocks")
+            raise ConfigurationError(f"{source}: {what}: {_listing(unknown)}{_level_hint(unknown, model.level)}")
         if repeated:
             raise ConfigurationError(f"{source}: block(s) assigned more than once: {_listing(repeated)}")
         missing = np.flatnonzero(assignment < 0)

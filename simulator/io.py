@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,11 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, mapping
 from shapely.geometry.polygon import orient
 
+from boundaries.geography import LEVEL_ALIASES, LEVELS
+from simulator.configuration import _listing
 from simulator.errors import InputFileError, OutputError
 from simulator.metrics.evaluate import _jsonable
+from simulator.model import Model, load_model
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 """Largest configuration file accepted (a place-level GeoJSON export is about 3 MB)."""
@@ -28,22 +32,160 @@ _COORD_DECIMALS = 6  # about 0.1 m
 
 
 # ---------------------------------------------------------------------------------------------- reading
-def guess_level(codes: list[str]) -> set[str]:
-    """Levels that the codes look like (GSS prefix, ODS shape or ``SICBL:LAD``).
+class _LevelBlocks(Mapping):
+    """Level -> its block codes (GSS and ODS, upper case), each level's model loaded when first asked for."""
 
-    Codes that look like none (another GSS type, a typo) are left out here: the configuration then names
-    them as unknown codes rather than calling the file a mix of levels.
+    def __init__(self, data_dir: str | os.PathLike | None, models: Iterable[Model]):
+        self._data_dir = data_dir
+        self._codes: dict[str, Container[str]] = {m.level: m.alias_index for m in models}
+
+    def __getitem__(self, level: str) -> Container[str]:
+        if level not in LEVELS:
+            raise KeyError(level)
+        if level not in self._codes:
+            self._codes[level] = load_model(level, self._data_dir).alias_index
+        return self._codes[level]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(LEVELS)
+
+    def __len__(self) -> int:
+        return len(LEVELS)
+
+
+def level_blocks(data_dir: str | os.PathLike | None = None,
+                 models: Iterable[Model] = ()) -> Mapping[str, Container[str]]:
+    """Every level's block codes, which :func:`configuration_level` matches a file's codes against.
+
+    A level's codes (GSS and ODS, upper case) come from its model among ``models`` if there is one, else from its
+    model in ``data_dir`` (by default the usual data directory), loaded from the disk cache when first needed.
     """
-    levels = set()
-    for c in codes:
-        c = c.strip().upper()
-        if ":" in c:
-            levels.add("place")
-        elif c.startswith("E54") or (len(c) == 3 and c.startswith("Q")):
-            levels.add("icb")
-        elif c.startswith("E38") or (not c.startswith("E") and 3 <= len(c) <= 5 and c.isalnum()):
-            levels.add("sicbl")
-    return levels
+    return _LevelBlocks(data_dir, models)
+
+
+class _Shape:
+    """The codes of one family, told by their shape alone."""
+
+    def __init__(self, test: Callable[[str], bool]):
+        self._test = test
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and self._test(code)
+
+
+def _ods(code: str, length: int) -> bool:
+    return len(code) == length and code.isalnum() and not code.startswith("E")
+
+
+_SHAPES: dict[str, Container[str]] = {
+    # GSS E54; ODS Q and two characters (the 42 ICBs of 2024, most of today's) or five (those new in April 2026).
+    "icb": _Shape(lambda c: c.startswith("E54") or (_ods(c, 3) and c[0] == "Q") or _ods(c, 5)),
+    # GSS E38; ODS three characters not starting with Q, or five.
+    "sicbl": _Shape(lambda c: c.startswith("E38") or (_ods(c, 3) and c[0] != "Q") or _ods(c, 5)),
+    "place": _Shape(lambda c: ":" in c),
+}
+"""Families of codes by shape, for a caller with no data at hand: which of the ICB maps, and whether a code is a
+block at all, cannot be told this way."""
+
+
+def _could_hold(level: str, code: str) -> bool:
+    # Place codes are SICBL:LAD pairs, and no other level's code holds a colon: a level that cannot hold a code
+    # is never asked about it (nor its model loaded).
+    return (":" in code) == (level == "place")
+
+
+def _family(level: str) -> str:
+    """``icb`` for either ICB map's level, else the level."""
+    return "icb" if level.startswith("icb") else level
+
+
+def _blocks_phrase(n: int, level: str, first: bool) -> str:
+    """``7 codes are icb2026 blocks`` (``7 are ...`` after the first), ``1 code is a sicbl block``."""
+    noun = ("code " if n == 1 else "codes ") if first else ""
+    if n == 1:
+        return f"1 {noun}is {'an' if level.startswith('icb') else 'a'} {level} block"
+    return f"{n} {noun}are {level} blocks"
+
+
+def configuration_level(codes: list[str], source: str, blocks: Mapping[str, Container[str]] | None = None,
+                        declared: str | None = None, prefer: str | None = None) -> str:
+    """The level a configuration's block codes are drawn at.
+
+    The level the file declares (a ``level`` column or property) decides where it is given; otherwise the level
+    at which most of the codes are blocks, a tie going to ``prefer``, then to the level the codes look like (GSS
+    prefix, ODS shape), then to the first level in ``blocks`` (today's ICBs first). Codes that are blocks of no
+    level are left for :meth:`simulator.configuration.Configuration.from_mapping` to name as unknown: a typo is
+    not a mix of levels.
+
+    Parameters
+    ----------
+    codes
+        The file's block codes as written (GSS or ODS, any case).
+    source
+        The file's name, for messages.
+    blocks
+        Each level's block codes (:func:`level_blocks`). Without them (a caller with no data at hand) codes are
+        told apart by their shape alone, nothing is called a mix of levels, and undeclared ICB codes give the
+        family ``icb`` (either ICB map).
+    declared
+        The level the file names, if it names one.
+    prefer
+        The level the caller expects (``--level``, the scenario's, the app's): it wins a tie.
+
+    Raises
+    ------
+    InputFileError
+        Some codes are blocks of another level than the one decided: the file mixes levels.
+    """
+    keys = [str(c).strip().upper() for c in codes]
+    table = _SHAPES if blocks is None else blocks
+    candidates = [lv for lv in table if any(_could_hold(lv, k) for k in keys)]
+    if declared:
+        level = declared
+    else:
+        counts = {lv: sum(_could_hold(lv, k) and k in table[lv] for k in keys) for lv in candidates}
+        shaped = {fam: sum(_could_hold(fam, k) and k in shape for k in keys) for fam, shape in _SHAPES.items()}
+        # A tie (most often: no code matches at all) goes to the level expected, then to the level the codes look
+        # like; max() keeps the first of equals, so the order of ``table`` breaks what is left.
+        level = max(candidates, key=lambda lv: (counts[lv], lv == prefer, shaped.get(_family(lv), 0)),
+                    default=prefer or next(iter(table)))
+    if blocks is None:
+        return level
+    own = table[level]
+    others: dict[str, list[str]] = {}
+    for code, key in zip(codes, keys):
+        if key in own:
+            continue
+        found = next((lv for lv in candidates if lv != level and _could_hold(lv, key) and key in table[lv]), None)
+        if found:
+            others.setdefault(found, []).append(str(code).strip())
+    if not others:
+        return level
+    listed = [f"{_blocks_phrase(len(c), lv, first=declared is not None and not k)} ({_listing(c)})"
+              for k, (lv, c) in enumerate(others.items())]
+    if declared:
+        head = f"declares level {level}, but {', '.join(listed)}"
+    else:
+        head = f"mixes levels: {_blocks_phrase(sum(k in own for k in keys), level, first=True)}, {', '.join(listed)}"
+    raise InputFileError(f"{source}: {head}; use one level throughout")
+
+
+def _level_named(value: str, where: str) -> str:
+    """The level a file's ``level`` cell names (``icb``, as files written before April 2026 say, is the 42)."""
+    name = value.strip().lower()
+    name = LEVEL_ALIASES.get(name, name)
+    if name not in LEVELS:
+        raise InputFileError(f"{where}: unknown level {value.strip()!r}; the levels are {', '.join(LEVELS)}")
+    return name
+
+
+def _one_level(named: list[str], source: str, where: str) -> str | None:
+    """The one level a file's cells name, or None if none does."""
+    distinct = list(dict.fromkeys(named))
+    if len(distinct) > 1:
+        raise InputFileError(f"{source}: {where} names more than one level ({', '.join(distinct)}); use one level "
+                             "throughout")
+    return distinct[0] if distinct else None
 
 
 def _read_text(path: Path) -> str:
@@ -64,8 +206,9 @@ def _read_text(path: Path) -> str:
         raise InputFileError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
-def parse_csv(text: str, source: str) -> list[tuple[str, str]]:
-    """``unit_code,footprint`` rows (extra columns ignored) as (code, footprint) pairs."""
+def parse_csv(text: str, source: str) -> tuple[list[tuple[str, str]], str | None]:
+    """``unit_code,footprint`` rows as (code, footprint) pairs, and the level their ``level`` column names, if it has
+    one (as ``evaluate``'s assignment.csv does); other columns are ignored."""
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
@@ -78,7 +221,8 @@ def parse_csv(text: str, source: str) -> list[tuple[str, str]]:
         raise InputFileError(f"{source}: the header must name the columns unit_code and footprint "
                              f"(found: {', '.join(rows[0])[:120]})")
     ci, fi = header.index("unit_code"), header.index("footprint")
-    out = []
+    li = header.index("level") if "level" in header else None
+    out, named = [], []
     for n, r in enumerate(rows[1:], start=2):
         if len(r) <= max(ci, fi):
             raise InputFileError(f"{source}, line {n}: expected at least {max(ci, fi) + 1} columns, found {len(r)}")
@@ -87,14 +231,17 @@ def parse_csv(text: str, source: str) -> list[tuple[str, str]]:
             raise InputFileError(f"{source}, line {n}: unit_code is empty")
         if not fp:
             raise InputFileError(f"{source}, line {n}: footprint is empty for {code}")
+        if li is not None and li < len(r) and r[li].strip():
+            named.append(_level_named(r[li], f"{source}, line {n}"))
         out.append((code, fp))
     if not out:
         raise InputFileError(f"{source}: a header but no rows")
-    return out
+    return out, _one_level(named, source, "its level column")
 
 
 def parse_geojson(text: str, source: str) -> tuple[list[tuple[str, str]], str | None]:
-    """Pairs from a GeoJSON FeatureCollection with ``footprint`` and ``members`` properties (as ``export`` writes)."""
+    """Pairs from a GeoJSON FeatureCollection with ``footprint`` and ``members`` properties (as ``evaluate``
+    writes), and the level their ``level`` property names, if they have one."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -102,7 +249,7 @@ def parse_geojson(text: str, source: str) -> tuple[list[tuple[str, str]], str | 
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise InputFileError(f"{source}: not a GeoJSON FeatureCollection")
     pairs: list[tuple[str, str]] = []
-    level = None
+    named = []
     for n, feat in enumerate(doc["features"], start=1):
         props = feat.get("properties") if isinstance(feat, dict) else None
         if not isinstance(props, dict):
@@ -112,16 +259,40 @@ def parse_geojson(text: str, source: str) -> tuple[list[tuple[str, str]], str | 
             raise InputFileError(f"{source}: feature {n} has no 'footprint' name")
         if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
             raise InputFileError(f"{source}: feature {n} ({fp}) has no 'members' list of block codes")
-        if isinstance(props.get("level"), str):
-            level = props["level"]
+        if isinstance(props.get("level"), str) and props["level"].strip():
+            named.append(_level_named(props["level"], f"{source}: feature {n}"))
         pairs.extend((m, fp) for m in members)
     if not pairs:
         raise InputFileError(f"{source}: no features")
-    return pairs, level
+    return pairs, _one_level(named, source, "its features' level property")
 
 
-def read_configuration_file(path: str | os.PathLike) -> tuple[list[tuple[str, str]], str]:
-    """Read (code, footprint) pairs and their level from a CSV or GeoJSON file.
+def read_configuration(text: str, source: str, suffix: str, blocks: Mapping[str, Container[str]] | None = None,
+                       prefer: str | None = None) -> tuple[list[tuple[str, str]], str]:
+    """(code, footprint) pairs and their level from the text of a CSV or GeoJSON configuration file.
+
+    The one reading of configuration files, wherever they come from (the command line's files, scenarios' start
+    files, the app's uploads): the level is decided by :func:`configuration_level`, with ``blocks`` and
+    ``prefer`` as it takes them.
+
+    Raises
+    ------
+    InputFileError
+        A malformed file, an unknown file type, or codes of more than one level.
+    """
+    kind = suffix.lower()
+    if kind == ".csv":
+        pairs, declared = parse_csv(text, source)
+    elif kind in (".geojson", ".json"):
+        pairs, declared = parse_geojson(text, source)
+    else:
+        raise InputFileError(f"{source}: unknown file type {kind or '(none)'}; use .csv, .geojson or .toml")
+    return pairs, configuration_level([c for c, _ in pairs], source, blocks, declared, prefer)
+
+
+def read_configuration_file(path: str | os.PathLike, blocks: Mapping[str, Container[str]] | None = None,
+                            prefer: str | None = None) -> tuple[list[tuple[str, str]], str]:
+    """Read (code, footprint) pairs and their level from a CSV or GeoJSON file (:func:`read_configuration`).
 
     Raises
     ------
@@ -129,29 +300,7 @@ def read_configuration_file(path: str | os.PathLike) -> tuple[list[tuple[str, st
         Unreadable or malformed file, or codes of more than one level.
     """
     p = Path(path)
-    text = _read_text(p)
-    suffix = p.suffix.lower()
-    level = None
-    if suffix == ".csv":
-        pairs = parse_csv(text, str(p))
-    elif suffix in (".geojson", ".json"):
-        pairs, level = parse_geojson(text, str(p))
-    else:
-        raise InputFileError(f"{p}: unknown file type {suffix or '(none)'}; use .csv, .geojson or .toml")
-    return pairs, _level_of(pairs, str(p), level)
-
-
-def _level_of(pairs: list[tuple[str, str]], source: str, declared: str | None) -> str:
-    levels = guess_level([c for c, _ in pairs]) or {"icb"}  # none recognisable: the ICB model names them
-    if len(levels) > 1:
-        raise InputFileError(f"{source}: mixes levels ({', '.join(sorted(levels))}); use one level throughout")
-    level = levels.pop()
-    family = "icb" if declared in ("icb2024", "icb2026") else declared
-    if declared and family != level:
-        raise InputFileError(f"{source}: declares level {declared} but its codes are {level} codes")
-    # ICB codes name either map's ICBs; an export that says which is taken at its word.
-    return declared or level
-
+    return read_configuration(_read_text(p), str(p), p.suffix, blocks, prefer)
 
 # ---------------------------------------------------------------------------------------------- geometry
 def _oriented(geom):

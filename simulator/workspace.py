@@ -15,7 +15,7 @@ import numpy as np
 from simulator.configuration import Configuration
 from simulator.constraints import moved_blocks
 from simulator.errors import ConfigurationError, IcbSimError, InputFileError, ScenarioError
-from simulator.io import guess_level, parse_csv, parse_geojson
+from simulator.io import configuration_level, level_blocks, read_configuration
 from simulator.metrics.evaluate import Evaluation, MetricParameters, evaluate
 from simulator.scenario import dumps_scenario, parse_scenario
 
@@ -175,10 +175,10 @@ def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, Metr
         raise InputFileError(f"{label}: not UTF-8 text") from None
     suffix = Path(label).suffix.lower()
     params = None
-    if suffix == ".csv":
-        pairs = parse_csv(text, label)
-    elif suffix in (".geojson", ".json"):
-        pairs, _ = parse_geojson(text, label)
+    # Other levels' codes are matched too, to tell a file of another level (or a mix) from unknown codes.
+    blocks = level_blocks(model.data_dir or None, [model])
+    if suffix in (".csv", ".geojson", ".json"):
+        pairs, level = read_configuration(text, label, suffix, blocks, prefer=model.level)
     elif suffix == ".toml":
         try:
             sc = parse_scenario(text, label, base_dir=None)
@@ -192,18 +192,13 @@ def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, Metr
                                  "first")
         if sc.start[0] == "footprints":
             pairs = sc.start[1]
+            level = configuration_level([c for c, _ in pairs], label, blocks, declared=sc.level)
         elif sc.start[0] == "baseline":
             return Configuration.baseline(model), params
         else:
             raise InputFileError(f"{label}: its start refers to a file; upload that file instead")
     else:
         raise InputFileError(f"{label}: use a .csv, .geojson or .toml file")
-    levels = guess_level([c for c, _ in pairs]) or {model.level}
-    if len(levels) > 1:
-        raise InputFileError(f"{label}: mixes levels ({', '.join(sorted(levels))})")
-    level = levels.pop()
-    if level == "icb" and model.level in ("icb2024", "icb2026"):
-        level = model.level  # ICB codes: either map's; unknown codes are named below
     if level != model.level:
         raise InputFileError(f"{label}: holds {level} codes; switch the level to {level} first")
     try:

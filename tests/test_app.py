@@ -486,7 +486,7 @@ def test_parse_upload_rejects_bad_files_with_one_clear_message(icb):
     missing = upload_error("part.csv", b"unit_code,footprint\nE54000036,Cornwall\n", icb)
     assert missing.startswith("part.csv: 35 icb2026 block(s) are not assigned")
     unknown = good.replace(b"E54000036", b"E54999999")
-    assert upload_error("unknown.csv", unknown, icb).startswith("unknown.csv: 1 code(s) are not icb2026 blocks: E54999999")
+    assert upload_error("unknown.csv", unknown, icb).startswith("unknown.csv: 1 code is not an icb2026 block: E54999999")
 
     # Codes of another level: switch the level first.
     sicbl = load_model("sicbl")
@@ -499,7 +499,24 @@ def test_parse_upload_rejects_bad_files_with_one_clear_message(icb):
     assert upload_error("place.toml", b'level = "place"\n', icb) == (
         "place.toml: a place-level scenario; switch the level to place first")
     mixed = b"unit_code,footprint\nE54000036,A\nE38000256,B\n"
-    assert upload_error("mixed.csv", mixed, icb) == "mixed.csv: mixes levels (icb, sicbl)"
+    assert upload_error("mixed.csv", mixed, icb) == (
+        "mixed.csv: mixes levels: 1 code is an icb2026 block, 1 is a sicbl block (E38000256); use one level "
+        "throughout")
+
+
+def test_upload_reads_a_file_as_the_command_line_does(icb):
+    """evaluate's own assignment.csv (level column: icb2026) with one code unknown: the code is named alone, as
+    the command line names it, whether the file is on today's map or the app is on the 2024 one."""
+    from simulator.io import outputs
+
+    config = Configuration.baseline(icb)
+    text = outputs(icb, config, evaluate(icb, config))["assignment.csv"]
+    first = text.splitlines()[1].split(",")[0]
+    for code in ("E54099999", "XXX"):
+        bad = text.replace(f"\n{first},", f"\n{code},", 1).encode()
+        assert upload_error("assignment.csv", bad, icb) == f"assignment.csv: 1 code is not an icb2026 block: {code}"
+    assert upload_error("assignment.csv", text.encode(), load_model("icb2024")) == (
+        "assignment.csv: holds icb2026 codes; switch the level to icb2026 first")
 
 
 def test_upload_name_is_never_a_path(icb, tmp_path, monkeypatch):

@@ -12,6 +12,8 @@ prove that no traceback reaches the terminal.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shlex
@@ -109,13 +111,14 @@ def _csv_cases(pairs, sicbl_codes) -> dict[str, tuple[str, str, list[str], str |
     no_footprint = csv_text(pairs).replace(f'{pairs[2][0]},"{pairs[2][1]}"', f"{pairs[2][0]}, ")
     return {
         "unknown-code": ("unknown.csv", csv_text(unknown),
-                         ["unknown.csv: 1 code(s) are not icb2024 blocks: E54999999"], "icb"),
+                         ["unknown.csv: 1 code is not an icb2024 block: E54999999"], "icb"),
         "listed-twice": ("twice.csv", csv_text(pairs + [(pairs[3][0], "Again")]),
                          [f"twice.csv: block(s) assigned more than once: {pairs[3][0]}"], "icb"),
         "41-of-42": ("missing.csv", csv_text(pairs[:-1]),
                      [f"missing.csv: 1 icb2024 block(s) are not assigned: {dropped}"], "icb"),
         "mixed-levels": ("mixed.csv", csv_text(pairs[:-1] + [(sicbl_codes[0], "X")]),
-                         ["mixed.csv: mixes levels (icb, sicbl); use one level throughout"], None),
+                         ["mixed.csv: mixes levels: 41 codes are icb2024 blocks, 1 is a sicbl block "
+                          f"({sicbl_codes[0]}); use one level throughout"], None),
         "no-header": ("noheader.csv", csv_text(pairs, header=None),
                       ["noheader.csv: the header must name the columns unit_code and footprint",
                        f"found: {pairs[0][0]}"], None),
@@ -277,6 +280,65 @@ def test_config_is_a_folder(capsys, tmp_path):
     run_bad(capsys, tmp_path, ["--config", str(folder)], [f"{folder}: not a file"], None)
 
 
+# --------------------------------------------------------------------------------------------- files evaluate writes
+@pytest.fixture(scope="module")
+def today_assignment(tmp_path_factory) -> list[list[str]]:
+    """The rows of assignment.csv as ``icbsim evaluate --config baseline --out DIR`` writes it (a level column
+    saying icb2026), header first."""
+    out = tmp_path_factory.mktemp("today") / "out"
+    assert main(["evaluate", "--config", "baseline", "--out", str(out)]) == 0
+    with open(out / "assignment.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["unit_code", "footprint", "unit_name", "level"] and {r[3] for r in rows[1:]} == {"icb2026"}
+    return rows
+
+
+def csv_rows(rows: list[list[str]], level_column: bool = True) -> str:
+    """CSV text of ``rows`` (all their columns, or the first two: unit_code and footprint)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(r if level_column else r[:2] for r in rows)
+    return buf.getvalue()
+
+
+def edited(rows: list[list[str]], code: str, level_column: bool = True) -> str:
+    """The file with its first block's code changed to ``code`` (with or without the level column)."""
+    return csv_rows([rows[0], [code, *rows[1][1:]], *rows[2:]], level_column)
+
+
+@pytest.mark.parametrize("code", ["E54099999", "XXX"])
+@pytest.mark.parametrize("level_column", [True, False], ids=["level-column", "no-level-column"])
+def test_an_unknown_code_in_evaluate_s_own_file_is_named_alone(code, level_column, capsys, tmp_path,
+                                                              today_assignment):
+    """One code of today's ICBs changed to an unknown GSS or ODS code: the file is still read as today's ICBs
+    (from its level column, or as the level most of its codes match), and the one bad code is named."""
+    path = tmp_path / "assignment.csv"
+    path.write_text(edited(today_assignment, code, level_column), encoding="utf-8")
+    error = run_bad(capsys, tmp_path, ["--config", str(path)], [], "icb2026")
+    assert error == f"icbsim: error: {path}: 1 code is not an icb2026 block: {code}"
+
+
+def test_an_unknown_code_is_named_alone_by_compare_and_in_a_scenario_start_file(capsys, tmp_path,
+                                                                                 today_assignment):
+    path = tmp_path / "start.csv"
+    path.write_text(edited(today_assignment, "E54099999"), encoding="utf-8")
+    error = check_error(*run(capsys, ["compare", str(path), "2026"]), [], "icb2026")
+    assert error.endswith(f"{path}: 1 code is not an icb2026 block: E54099999")
+    scenario = tmp_path / "scenario.toml"
+    scenario.write_text('name = "x"\nlevel = "icb2026"\n[start]\nfile = "start.csv"\n')
+    error = run_bad(capsys, tmp_path, ["--config", str(scenario)], [], "icb2026")
+    assert error.endswith(": 1 code is not an icb2026 block: E54099999")
+
+
+def test_a_file_s_level_column_decides_its_level(capsys, tmp_path, today_assignment):
+    """The same codes said to be the 2024 ICBs: the codes that are not are named as today's ICBs' codes."""
+    rows = [today_assignment[0]] + [[*r[:3], "icb2024"] for r in today_assignment[1:]]
+    path = tmp_path / "declared.csv"
+    path.write_text(csv_rows(rows), encoding="utf-8")
+    error = run_bad(capsys, tmp_path, ["--config", str(path)], [], None)
+    assert error.startswith(f"icbsim: error: {path}: declares level icb2024, but 7 codes are icb2026 blocks (")
+    assert error.endswith("and 2 more); use one level throughout")
+
+
 # --------------------------------------------------------------------------------------------- the data directory
 def data_copy(src: Path, dst: Path, copy: tuple[str, ...] = (), drop: tuple[str, ...] = ()) -> Path:
     """A data directory at ``dst`` linking to ``src``; files in ``copy`` are real copies, files in ``drop`` absent.
@@ -423,7 +485,7 @@ def _subprocess_cases(tmp_path: Path, data_dir: Path, pairs) -> dict[str, tuple[
     dd = data_copy(data_dir, tmp_path / "data", copy=(rel,))
     line = truncate_mid_row(dd / rel)
     return {
-        "unknown-code": (["--config", str(bad_csv)], [f"{bad_csv}: 1 code(s) are not icb2024 blocks: E54999999"], "icb"),
+        "unknown-code": (["--config", str(bad_csv)], [f"{bad_csv}: 1 code is not an icb2024 block: E54999999"], "icb"),
         "malformed-toml": (["--config", str(bad_toml)], [f"{bad_toml}: not valid TOML"], None),
         "truncated-data": (["--config", "baseline", "--level", "sicbl", "--data-dir", str(dd)],
                            [f"{rel}, line {line}: "], "sicbl"),

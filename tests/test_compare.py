@@ -153,6 +153,27 @@ def test_configurations_of_different_models_are_refused(model):
         coassignment(model, config(model, AB), Configuration(other, np.zeros(6, int), ["all"]), np.arange(6))
 
 
+# --------------------------------------------------------------------------------------- CLI options
+def test_evaluate_and_compare_share_one_level_and_baseline_option():
+    """``--level`` and ``--baseline`` mean the same in both commands: the same choices, default and help."""
+    import argparse
+
+    from simulator.cli import _parser
+
+    commands = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    def option(command: str, flag: str) -> tuple:
+        action = next(a for a in commands[command]._actions if flag in a.option_strings)
+        return action.dest, tuple(action.choices), action.default, action.help
+
+    for flag in ("--level", "--baseline"):
+        assert option("evaluate", flag) == option("compare", flag)
+    assert "icb2026" in option("compare", "--level")[1] and option("compare", "--baseline")[1] == ("2026", "2024")
+    ev = _parser().parse_args(["evaluate", "--config", "baseline", "--level", "sicbl", "--baseline", "2024"])
+    cp = _parser().parse_args(["compare", "2024", "2026", "--level", "sicbl", "--baseline", "2024"])
+    assert (ev.level, ev.baseline) == (cp.level, cp.baseline) == ("sicbl", "2024")
+
+
 # --------------------------------------------------------------------------------------- real data, CLI
 @pytest.fixture(autouse=True)
 def _no_debug(monkeypatch):

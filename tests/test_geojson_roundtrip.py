@@ -16,7 +16,7 @@ from shapely.geometry import LinearRing, Polygon, shape
 
 from simulator.cli import main
 from simulator.configuration import Configuration
-from simulator.io import read_configuration_file
+from simulator.io import level_blocks, read_configuration_file
 
 pytestmark = pytest.mark.integration
 
@@ -101,8 +101,8 @@ def exported(request, exports):
 
 
 def reimport(model, path: Path) -> Configuration:
-    pairs, level = read_configuration_file(path)
-    assert level in (model.level, "icb")  # a CSV of ICB codes does not say which map's
+    pairs, level = read_configuration_file(path, level_blocks(model.data_dir, [model]))
+    assert level == model.level
     return Configuration.from_mapping(model, pairs, source=str(path))
 
 

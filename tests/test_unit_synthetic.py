@@ -39,7 +39,10 @@ def test_codes_are_case_insensitive_and_accept_ods(model):
 
 @pytest.mark.parametrize("mapping, message", [
     ({"S1": "X", "S2": "X", "S3": "X", "S4": "X", "S5": "X"}, "1 sicbl block(s) are not assigned: S6"),
-    ({"S1": "X", "S2": "X", "S3": "X", "S4": "X", "S5": "X", "S6": "X", "S9": "X"}, "not sicbl blocks: S9"),
+    ({"S1": "X", "S2": "X", "S3": "X", "S4": "X", "S5": "X", "S6": "X", "S9": "X"},
+     ": 1 code is not a sicbl block: S9"),
+    ({"S1": "X", "S2": "X", "S3": "X", "S4": "X", "S5": "X", "S6": "X", "S8": "X", "S9": "X"},
+     ": 2 codes are not sicbl blocks: S8, S9"),
     ([("S1", "X"), ("S1", "Y"), ("S2", "X"), ("S3", "X"), ("S4", "X"), ("S5", "X"), ("S6", "X")],
      "more than once: S1"),
     ({"S1": "X", "S3": "X", "S2": "Y", "S4": "Y", "S5": "Y", "S6": "Y"}, "non-contiguous footprint(s): X (2 separate"),

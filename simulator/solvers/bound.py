@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from simulator.configuration import Configuration
-from simulator.metrics.score import TERM_NAMES, scorer
+from simulator.metrics.score import TERM_NAMES, FootprintScorer, scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.enumerate import members
 from simulator.solvers.exact import ExactSolver, _named, standing_alone_footprints
@@ -75,6 +75,229 @@ def _matrix(footprints: list[np.ndarray], n: int) -> sp.csr_matrix:
     return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(footprints), n))
 
 
+def _key(footprint: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in footprint)
+
+
+def _costed(problem: Problem, sc: FootprintScorer, footprints: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The footprints that pass the scenario's per-footprint rules (and keep apart what must not merge), with
+    their costs: the scorer's plus the soft limits' penalties."""
+    m, cons, pop = problem.model, problem.constraints, problem.population
+    C = _matrix(footprints, m.n_blocks)
+    ok = cons.column_mask(m, C, pop)
+    if cons.must_not_merge:
+        member = C.tolil().rows
+        pairs = cons.must_not_merge
+        ok &= np.array([not any(a in set(r) and b in set(r) for a, b in pairs) for r in member])
+    keep = [f for f, o in zip(footprints, ok) if o]
+    C = C[ok]
+    return keep, sc.costs(C) + cons.penalty(C @ pop) if C.shape[0] else np.zeros(0)
+
+
+@dataclass
+class _Pool:
+    """The candidates priced so far, as columns of the master LP over them.
+
+    Attributes
+    ----------
+    footprints
+        The pool's footprints (sorted block indices), in the master's column order.
+    seen
+        The seeds (kept or not) and every footprint added since, as ``_key`` tuples: none is offered again.
+    is_locked
+        For the first footprints (the seeds): True where it holds a locked block. Locked blocks' footprints are
+        fixed, in every configuration, so their reduced costs count once each in the bound.
+    """
+
+    problem: Problem
+    scorer: FootprintScorer
+    master: _Master
+    footprints: list[np.ndarray]
+    seen: set
+    is_locked: np.ndarray
+
+    def add(self, found: list[np.ndarray]) -> int:
+        """Add the footprints not offered before that pass the rules; return how many were added."""
+        new = [np.sort(f) for f in found if _key(np.sort(f)) not in self.seen]
+        new, new_costs = _costed(self.problem, self.scorer, new)
+        for f in new:
+            self.seen.add(_key(f))
+        if new:
+            self.master.add(new, new_costs)
+            self.footprints += new
+        return len(new)
+
+    def reduced_costs(self, y: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """The pool's reduced costs, the locked footprints' (negative parts) summed, and the free ones' least."""
+        rc = self.master.reduced_costs(y)
+        locked = np.r_[self.is_locked, np.zeros(len(rc) - len(self.is_locked), dtype=bool)]
+        return rc, float(np.minimum(rc[locked], 0.0).sum()), float(rc[~locked].min()) if (~locked).any() else np.inf
+
+
+def _seed_pool(problem: Problem, incumbent: Configuration, scan: FootprintScan, sc: FootprintScorer,
+               global_rows: list[tuple[float, float]]) -> _Pool:
+    """The first pool, in a new master LP: single free blocks, the incumbent's footprints and their exchange
+    variants, and the footprints that can only stand alone (today's ICBs above the cap, locked ICBs)."""
+    seeds = [np.array([i]) for i in np.flatnonzero(scan.free)]
+    seeds += [np.array(members(mk), dtype=np.int64) for mk in exchange_candidates(problem, incumbent)]
+    seeds += standing_alone_footprints(problem)
+    seen, footprints = set(), []
+    for f in seeds:
+        key = tuple(sorted(int(i) for i in f))
+        if key not in seen:
+            seen.add(key)
+            footprints.append(np.array(key, dtype=np.int64))
+    footprints, costs = _costed(problem, sc, footprints)
+    master = _Master(problem.model.n_blocks, global_rows)
+    master.add(footprints, costs)
+    is_locked = np.array([not scan.free[f].all() for f in footprints])
+    return _Pool(problem, sc, master, footprints, seen, is_locked)
+
+
+def _walk(scan: FootprintScan, master: _Master, y: np.ndarray, searching: bool, cutoff: float, pruning: bool,
+          per_walk: int, deadline: float | None):
+    """One walk of every candidate, priced against the master's duals ``y`` (blocks, global rows, cuts).
+
+    A *searching* walk skips branches on an optimistic bound below ``cutoff``: cheap, it finds columns but proves
+    nothing. A *proving* walk visits every candidate pricing below -1e-6 (skipping only branches proven to hold
+    none, while ``pruning`` pays): its lowest reduced cost is exact, and so is the bound.
+    """
+    n, ng = master.n, len(master.global_bounds)
+    priced = dict(constant=-float(y[n:n + ng].sum()), cuts=master.triples, cut_duals=y[n + ng:],
+                  threshold=_NEGATIVE, keep=per_walk, per_root=True, deadline=deadline)
+    if searching:
+        return scan.scan(y[:n], exact_below=cutoff, trust=_SEARCH_TRUST, **priced)
+    return scan.scan(y[:n], exact_below=_NEGATIVE if pruning else None, **priced)
+
+
+def _lagrangian_bound(pool: _Pool, y: np.ndarray, walk_bound: float, K: int) -> tuple[float, float]:
+    """The bound after a proving walk, without the scorer's constant, and ``g``, the least reduced cost of any
+    free candidate (the walk's bound on it, or the pool's): dual objective + the locked footprints' negative
+    reduced costs + ``K * min(0, g)``."""
+    _, locked_rc, free_least = pool.reduced_costs(y)
+    g = min(walk_bound, free_least)
+    return pool.master.dual_objective(y) + locked_rc + K * min(0.0, g), g
+
+
+@dataclass
+class _Walks:
+    """What column generation did and proved (bounds without the scorer's constant)."""
+
+    bound: float = -np.inf
+    converged: bool = False
+    walks: int = 0
+    proving_walks: int = 0
+    visited: int = 0
+    least_reduced_cost: float = -np.inf
+    pruning: bool = True
+
+
+def _column_generation(pool: _Pool, scan: FootprintScan, K: int, deadline: float | None, max_walks: int,
+                       per_walk: int, cuts_per_round: int, first_cutoff: float, candidates: int | None,
+                       fixed_part: float, progress) -> _Walks:
+    """Searching walks while they find columns, then a proving walk; once one finds nothing, subset-row cuts, and
+    again, until no cut is violated (converged), ``max_walks`` walks, the deadline or a walk cut short."""
+    w = _Walks()
+    master = pool.master
+    cutoff, searching = first_cutoff, True
+    while w.walks < max_walks:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        if not master.solve():
+            break
+        y = master.duals()
+        walk_t = time.perf_counter()
+        res = _walk(scan, master, y, searching, cutoff, w.pruning, per_walk, deadline)
+        w.proving_walks += not searching
+        w.walks += 1
+        w.visited += res.visited
+        walked = f"{res.visited:,} candidates in {time.perf_counter() - walk_t:.1f} s"
+        if not res.complete:
+            break  # out of time part-way: this walk proves nothing
+        found_below = res.min_reduced_cost < _NEGATIVE
+        if not searching:
+            if candidates and res.visited > _PRUNING_WORTH * candidates:
+                w.pruning = False  # skipping branches saves less than bounding them costs: walk every candidate
+            bound, w.least_reduced_cost = _lagrangian_bound(pool, y, res.lower_bound, K)
+            w.bound = max(w.bound, bound)
+            progress(f"walk {w.walks} (proving): lowest reduced cost {w.least_reduced_cost:.2e}, bound "
+                     f"{w.bound + fixed_part:.4f}, {len(master.triples)} cuts, {walked}",
+                     min(0.9, 0.1 + 0.03 * w.walks))
+        else:
+            progress(f"walk {w.walks} (searching): lowest reduced cost found {res.min_reduced_cost:.2e}, "
+                     f"{len(master.triples)} cuts, {walked}", min(0.9, 0.1 + 0.03 * w.walks))
+        added = pool.add(res.footprints)
+        if found_below and added:
+            # Keep searching, with a cut-off a quarter of the lowest reduced cost found (fewer branches to walk
+            # while the duals are far off).
+            searching, cutoff = True, min(_NEGATIVE, res.min_reduced_cost / 4.0)
+        elif searching:
+            searching = False  # the search has run dry: prove it
+        elif found_below:
+            break  # nothing the proving walk found is allowed
+        elif not master.add_cuts(cuts_per_round):
+            w.converged = True  # the LP over every candidate is solved, and no cut is violated
+            break
+        else:
+            searching, cutoff = True, first_cutoff
+    return w
+
+
+def _reduced_cost_fixing(out: EnumeratedBound, pool: _Pool, scan: FootprintScan, w: _Walks, K: int,
+                         fixed_part: float, proof_limit: int, deadline: float | None) -> list[np.ndarray] | None:
+    """The candidates that could be in a configuration better than ``out``'s incumbent, or None (with the reason
+    in ``out.stats``) when they cannot all be had.
+
+    A candidate S is in a better configuration only if dual objective + rc(S) (+ the rest, each at least
+    min(0, g)) stays below the incumbent's objective: one more walk keeps those; the pool's that pass, and the
+    incumbent's footprints, join them.
+    """
+    master, stats = pool.master, out.stats
+    n, ng = master.n, len(master.global_bounds)
+    y = master.duals()
+    pool_rc, locked_rc, _ = pool.reduced_costs(y)
+    slack = out.objective - fixed_part - master.dual_objective(y) - locked_rc - (K - 1) * min(0.0, w.least_reduced_cost)
+    res = scan.scan(y[:n], constant=-float(y[n:n + ng].sum()), cuts=master.triples, cut_duals=y[n + ng:],
+                    threshold=slack + 1e-9, keep=proof_limit + 1,
+                    exact_below=slack + 2e-9 if w.pruning else None, deadline=deadline)
+    if not res.complete:
+        stats["unproven_reason"] = "the time limit passed during reduced-cost fixing; the gap is against the bound"
+        return None
+    stats["candidates_after_fixing"] = len(res.footprints)
+    if res.threshold < slack:  # the buffer overflowed: too many candidates to prove with
+        stats["unproven_reason"] = (f"reduced-cost fixing left more than {proof_limit:,} candidates; the gap is "
+                                    "against the proven bound")
+        return None
+    incumbent = out.configuration
+    keep = [np.sort(f) for f in res.footprints]
+    keep += [f for f, r in zip(pool.footprints, pool_rc) if r <= slack + 1e-9]
+    keep += [np.flatnonzero(incumbent.assignment == k) for k in np.unique(incumbent.assignment)]
+    return keep
+
+
+def _prove(out: EnumeratedBound, pool: _Pool, solver: ExactSolver, keep: list[np.ndarray], fixed_part: float,
+           time_limit: float | None, t0: float) -> None:
+    """Solve the set-partitioning MILP over the candidates ``keep``: its optimum is the proven optimum, and
+    replaces ``out``'s incumbent if better (``out`` is updated in place)."""
+    problem, n = pool.problem, pool.master.n
+    uniq = {_key(f): f for f in keep}
+    keep, keep_costs = _costed(problem, pool.scorer, list(uniq.values()))
+    C = _matrix(keep, n)
+    remaining = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
+    milp = solver.partition_milp(C, keep_costs, remaining)
+    out.stats["proof_s"] = round(time.perf_counter() - t0 - out.stats["bound_s"], 3)
+    if milp.status == 0 and milp.x is not None:
+        chosen = np.flatnonzero(milp.x > 0.5)
+        assignment = np.full(n, -1, dtype=np.int64)
+        for k, j in enumerate(chosen):
+            assignment[C[j].indices] = k
+        value = float(keep_costs[chosen].sum()) + fixed_part
+        if value < out.objective - 1e-12:
+            out.configuration, out.objective = _named(problem, assignment), value
+        out.proven_optimal = True
+        out.bound = min(out.objective, max(out.bound, value))
+
+
 def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: float | None = None,
                      max_walks: int = 100, per_walk: int = 20_000, cuts_per_round: int = 200,
                      proof_limit: int = 30_000, first_cutoff: float = -0.01, candidates: int | None = None,
@@ -109,159 +332,31 @@ def enumerated_bound(problem: Problem, incumbent: Configuration, time_limit: flo
         The problem's :class:`FootprintScan`, if the caller has built one (it is built here otherwise).
     """
     t0 = time.perf_counter()
-    progress = progress or (lambda msg, frac: None)
-    m, cons = problem.model, problem.constraints
-    n = m.n_blocks
-    sc = scorer(m, problem.params)
-    pop = problem.population
+    deadline = None if time_limit is None else t0 + time_limit
+    n = problem.model.n_blocks
+    sc = scorer(problem.model, problem.params)
     solver = ExactSolver(problem)
     _, lows, highs = solver.global_rows(sp.csr_matrix((0, n)))  # only the number of footprints, if any
-    global_rows = list(zip(lows, highs))
     scan = scan or FootprintScan(problem)
     incumbent_objective = problem.objective(incumbent.assignment)
     # No configuration as good as the incumbent has more footprints of free blocks than this (as many as the
     # population band allows). Locked blocks' footprints are fixed: each is in every configuration, priced in
     # the pool.
     K = max_free_footprints(problem, incumbent_objective, scan.free)
-
-    def costed(footprints: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
-        C = _matrix(footprints, n)
-        ok = cons.column_mask(m, C, pop)
-        if cons.must_not_merge:
-            member = C.tolil().rows
-            pairs = cons.must_not_merge
-            ok &= np.array([not any(a in set(r) and b in set(r) for a, b in pairs) for r in member])
-        keep = [f for f, o in zip(footprints, ok) if o]
-        C = C[ok]
-        return keep, sc.costs(C) + cons.penalty(C @ pop) if C.shape[0] else np.zeros(0)
-
-    # The pool: single free blocks, the incumbent's footprints and their exchange variants, and the footprints
-    # that can only stand alone (today's ICBs above the cap, locked ICBs).
-    seeds = [np.array([i]) for i in np.flatnonzero(scan.free)]
-    seeds += [np.array(members(mk), dtype=np.int64) for mk in exchange_candidates(problem, incumbent)]
-    seeds += standing_alone_footprints(problem)
-    seen, footprints = set(), []
-    for f in seeds:
-        key = tuple(sorted(int(i) for i in f))
-        if key not in seen:
-            seen.add(key)
-            footprints.append(np.array(key, dtype=np.int64))
-    footprints, costs = costed(footprints)
+    pool = _seed_pool(problem, incumbent, scan, sc, list(zip(lows, highs)))
     fixed_part = sc.constant
-
-    master = _Master(n, global_rows)
-    master.add(footprints, costs)
-    # Locked blocks' fixed footprints are in every configuration: their reduced costs count once each.
-    is_locked = np.array([not scan.free[f].all() for f in footprints])
-
-    def pool_reduced_costs(y: np.ndarray) -> tuple[np.ndarray, float, float]:
-        """The pool's reduced costs, the locked footprints' (negative parts) summed, and the free ones' least."""
-        rc = master.reduced_costs(y)
-        locked = np.r_[is_locked, np.zeros(len(rc) - len(is_locked), dtype=bool)]
-        return rc, float(np.minimum(rc[locked], 0.0).sum()), float(rc[~locked].min()) if (~locked).any() else np.inf
-
-    best_bound, converged, walks, visited, g = -np.inf, False, 0, 0, -np.inf
-    cutoff, pruning, searching, exact_walks = first_cutoff, True, True, 0
-    deadline = None if time_limit is None else t0 + time_limit
-    while walks < max_walks:
-        if deadline is not None and time.perf_counter() > deadline:
-            break
-        if not master.solve():
-            break
-        y = master.duals()
-        ng = len(global_rows)
-        priced = dict(constant=-float(y[n:n + ng].sum()), cuts=master.triples, cut_duals=y[n + ng:],
-                      threshold=_NEGATIVE, keep=per_walk, per_root=True, deadline=deadline)
-        walk_t = time.perf_counter()
-        if searching:
-            # A searching walk skips branches on an optimistic bound: cheap, it finds columns but proves nothing.
-            res = scan.scan(y[:n], exact_below=cutoff, trust=_SEARCH_TRUST, **priced)
-        else:
-            # A proving walk visits every candidate pricing below -1e-6 (skipping only branches proven to hold
-            # none, while that pays): its lowest reduced cost is exact, and so is the bound.
-            res = scan.scan(y[:n], exact_below=_NEGATIVE if pruning else None, **priced)
-            exact_walks += 1
-        walks += 1
-        visited += res.visited
-        walked = f"{res.visited:,} candidates in {time.perf_counter() - walk_t:.1f} s"
-        if not res.complete:
-            break  # out of time part-way: this walk proves nothing
-        found_below = res.min_reduced_cost < _NEGATIVE
-        if not searching:
-            if candidates and res.visited > _PRUNING_WORTH * candidates:
-                pruning = False  # skipping branches saves less than bounding them costs: walk every candidate
-            _, locked_rc, free_least = pool_reduced_costs(y)
-            g = min(res.lower_bound, free_least)
-            best_bound = max(best_bound, master.dual_objective(y) + locked_rc + K * min(0.0, g))
-            progress(f"walk {walks} (proving): lowest reduced cost {g:.2e}, bound {best_bound + fixed_part:.4f}, "
-                     f"{len(master.triples)} cuts, {walked}", min(0.9, 0.1 + 0.03 * walks))
-        else:
-            progress(f"walk {walks} (searching): lowest reduced cost found {res.min_reduced_cost:.2e}, "
-                     f"{len(master.triples)} cuts, {walked}", min(0.9, 0.1 + 0.03 * walks))
-        new = [np.sort(f) for f in res.footprints if tuple(int(i) for i in np.sort(f)) not in seen]
-        new, new_costs = costed(new)
-        for f in new:
-            seen.add(tuple(int(i) for i in f))
-        if new:
-            master.add(new, new_costs)
-            footprints += new
-            costs = np.r_[costs, new_costs]
-        if found_below and new:
-            # Keep searching, with a cut-off a quarter of the lowest reduced cost found (fewer branches to walk
-            # while the duals are far off).
-            searching, cutoff = True, min(_NEGATIVE, res.min_reduced_cost / 4.0)
-        elif searching:
-            searching = False  # the search has run dry: prove it
-        elif found_below:
-            break  # nothing the proving walk found is allowed
-        elif not master.add_cuts(cuts_per_round):
-            converged = True  # the LP over every candidate is solved, and no cut is violated
-            break
-        else:
-            searching, cutoff = True, first_cutoff
-    stats = {"walks": walks, "proving_walks": exact_walks, "candidates_visited": visited, "pool": len(footprints),
-             "subset_row_cuts": len(master.triples), "lowest_reduced_cost": g,
-             "bound_s": round(time.perf_counter() - t0, 3)}
-    bound = best_bound + fixed_part if np.isfinite(best_bound) else None
-    out = EnumeratedBound(bound, converged, incumbent, incumbent_objective, stats=stats)
-    if bound is None or not converged:
+    w = _column_generation(pool, scan, K, deadline, max_walks, per_walk, cuts_per_round, first_cutoff, candidates,
+                           fixed_part, progress or (lambda msg, frac: None))
+    stats = {"walks": w.walks, "proving_walks": w.proving_walks, "candidates_visited": w.visited,
+             "pool": len(pool.footprints), "subset_row_cuts": len(pool.master.triples),
+             "lowest_reduced_cost": w.least_reduced_cost, "bound_s": round(time.perf_counter() - t0, 3)}
+    bound = w.bound + fixed_part if np.isfinite(w.bound) else None
+    out = EnumeratedBound(bound, w.converged, incumbent, incumbent_objective, stats=stats)
+    if bound is None or not w.converged:
         return out
-    # Reduced-cost fixing: a candidate S is in a configuration better than the incumbent only if
-    # dual objective + rc(S) (+ the rest, each at least min(0, g)) stays below it.
-    y = master.duals()
-    ng = len(global_rows)
-    pool_rc, locked_rc, _ = pool_reduced_costs(y)
-    slack = incumbent_objective - fixed_part - master.dual_objective(y) - locked_rc - (K - 1) * min(0.0, g)
-    res = scan.scan(y[:n], constant=-float(y[n:n + ng].sum()), cuts=master.triples, cut_duals=y[n + ng:],
-                    threshold=slack + 1e-9, keep=proof_limit + 1, exact_below=slack + 2e-9 if pruning else None,
-                    deadline=deadline)
-    if not res.complete:
-        stats["unproven_reason"] = "the time limit passed during reduced-cost fixing; the gap is against the bound"
-        return out
-    stats["candidates_after_fixing"] = len(res.footprints)
-    if res.threshold < slack:  # the buffer overflowed: too many candidates to prove with
-        stats["unproven_reason"] = (f"reduced-cost fixing left more than {proof_limit:,} candidates; the gap is "
-                                    "against the proven bound")
-        return out
-    keep = [np.sort(f) for f in res.footprints]
-    keep += [f for f, r in zip(footprints, pool_rc) if r <= slack + 1e-9]
-    keep += [np.flatnonzero(incumbent.assignment == k) for k in np.unique(incumbent.assignment)]
-    uniq = {tuple(int(i) for i in f): f for f in keep}
-    keep, keep_costs = costed(list(uniq.values()))
-    C = _matrix(keep, n)
-    remaining = None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - t0))
-    milp = solver.partition_milp(C, keep_costs, remaining)
-    stats["proof_s"] = round(time.perf_counter() - t0 - stats["bound_s"], 3)
-    if milp.status == 0 and milp.x is not None:
-        chosen = np.flatnonzero(milp.x > 0.5)
-        assignment = np.full(n, -1, dtype=np.int64)
-        for k, j in enumerate(chosen):
-            assignment[C[j].indices] = k
-        value = float(keep_costs[chosen].sum()) + fixed_part
-        if value < incumbent_objective - 1e-12:
-            out.configuration, out.objective = _named(problem, assignment), value
-        out.proven_optimal = True
-        out.bound = min(out.objective, max(out.bound, value))
+    keep = _reduced_cost_fixing(out, pool, scan, w, K, fixed_part, proof_limit, deadline)
+    if keep is not None:
+        _prove(out, pool, solver, keep, fixed_part, time_limit, t0)
     return out
 
 
