@@ -601,10 +601,9 @@ def _read_scenario_text(path: str) -> str:
 
 def _decided_configuration(spec: str, model, data_dir) -> Configuration | str:
     """A decided map for ``calibrate``: a named official map, or a file or output folder at the model's level."""
-    named, pairs, level = _compare_side(spec)
+    named, pairs, level = _compare_side(spec, level_blocks(data_dir, [model]), model.level)
     if named is not None:
         return named
-    level = _icb_vintage(level, pairs, model.level, data_dir)
     if level != model.level:
         raise InputFileError(f"{spec}: the decided map holds {level} codes, but the scenario's level is {model.level}")
     return Configuration.from_mapping(model, pairs, allow_noncontiguous=True, source=spec)
