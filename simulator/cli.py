@@ -167,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
     ca.add_argument("--scenario-out", metavar="BASE.toml",
                     help="write calibrated.toml from this scenario (default: the first SCENARIO) with the learned "
                          "prices")
+    ca.add_argument("--name", help="name of the scenario in calibrated.toml (default 'Calibrated: BASE')")
+    ca.add_argument("--description", help="its description (default: the base scenario's, and where the prices "
+                                          "come from)")
+    ca.add_argument("--drop", action="append", default=[], metavar="CONSTRAINT",
+                    help="leave this constraint of the base scenario out of calibrated.toml (e.g. n_footprints); "
+                         "repeatable")
 
     data = sub.add_parser("data", help="check, locate or fetch the data directory")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
@@ -558,6 +564,10 @@ def _cmd_calibrate(args, data_dir) -> int:
     terms = [t.strip() for t in args.terms.split(",") if t.strip()] if args.terms else None
     base = args.scenario_out or args.scenarios[0]
     base_text = _read_scenario_text(base)
+    base_scenario = load_scenario(base)
+    unknown = [k for k in args.drop if k not in base_scenario.constraints]
+    if unknown:
+        raise InputFileError(f"--drop {unknown[0]}: {base} has no such constraint")
     cases = []
     for i, path in enumerate(args.scenarios):
         scenario = load_scenario(path)
@@ -581,9 +591,10 @@ def _cmd_calibrate(args, data_dir) -> int:
             _say(f"one decided map: the pull cannot be chosen by leave-one-out; using {pull:g}")
     cal = calibrate(cases, pull=pull, progress=progress, **kwargs)
     held = leave_one_out(cases, progress=progress, **kwargs) if args.leave_one_out else ()
-    name = f"Calibrated: {Path(base).stem}"
-    text = scenario_text(base_text, cal, name, f"{load_scenario(base).description} Prices learned by icbsim "
-                                                f"calibrate from {len(cases)} decided map(s).")
+    name = args.name or f"Calibrated: {base_scenario.name}"
+    description = args.description or (f"{base_scenario.description} Prices learned by icbsim calibrate from "
+                                       f"{len(cases)} decided map(s).")
+    text = scenario_text(base_text, cal, name, description, drop=args.drop)
     files = calibration_files(cal, cases, held, pull_scores, text)
     written = write_outputs(args.out, files)
     _say(f"wrote {len(written)} files in {args.out}")

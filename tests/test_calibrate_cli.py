@@ -60,3 +60,7 @@ def test_decided_map_breaking_a_hard_rule(capsys, tmp_path, data_dir):
 ])
 def test_bad_options(capsys, tmp_path, data_dir, argv, fragment):
     _fails(capsys, tmp_path, [LONDON, *argv], fragment)
+
+
+def test_drop_names_a_constraint_of_the_base(capsys, tmp_path, data_dir):
+    _fails(capsys, tmp_path, [LONDON, "--pull", "1", "--drop", "max_moved"], "--drop max_moved", "no such constraint")
