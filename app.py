@@ -298,7 +298,7 @@ if c4.button("Redo", key="redo", disabled=not ws.redo_stack):
 shapes = shapes_for(model.level)
 # Councils and NHS regions drawn from the data under the footprints: context even where no basemap tiles load.
 layers = [pdk.Layer("PathLayer", data=context_for(), id="context", get_path="path", get_color="colour",
-                    get_width="width", width_units="pixels", pickable=False),
+                    get_width="width", width_min_pixels=1, width_max_pixels=3, pickable=False),
           pdk.Layer("PolygonLayer", data=block_polygons(shapes, cfg, ev, colour_by), id="blocks",
                     get_polygon="polygon", get_fill_color="fill", get_line_color=[255, 255, 255],
                     line_width_min_pixels=0.5, pickable=True, auto_highlight=True, opacity=0.8)]

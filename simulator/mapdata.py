@@ -11,8 +11,9 @@ from shapely.geometry import mapping
 from simulator.metrics.authorities import selected
 
 BAND_COLOURS = {"below band": [214, 96, 77], "in band": [77, 172, 38], "above band": [67, 147, 195]}
+# Line widths in metres: the app's layer keeps them between 1 and 3 pixels (deck.gl's pixel units draw spikes).
 COUNCIL_LINE = {"colour": [110, 110, 110, 160], "width": 1}
-REGION_LINE = {"colour": [40, 40, 40, 230], "width": 2.5}
+REGION_LINE = {"colour": [40, 40, 40, 230], "width": 6000}
 
 
 def block_shapes(model, tolerance: float = 0.002) -> list[dict]:
@@ -106,7 +107,7 @@ def context_outlines(place_model, tolerance: float = 0.005) -> list[dict]:
     basemap tiles can be fetched (offline), drawn under the footprints.
 
     Places lie wholly in one council and one region, so each is exactly a union of places. Rows: ``path``
-    (lon/lat, 4 decimals), ``colour``, ``width`` (pixels) and ``tip``; councils first, so regions draw on top.
+    (lon/lat, 4 decimals), ``colour``, ``width`` (metres) and ``tip``; councils first, so regions draw on top.
     """
     blocks = place_model.blocks
     out = []
@@ -121,9 +122,20 @@ def context_outlines(place_model, tolerance: float = 0.005) -> list[dict]:
             for poly in shapely.get_parts(shape):
                 if poly.geom_type != "Polygon" or poly.is_empty:
                     continue  # a stray line or point left by dissolving: nothing to outline
-                path = [[round(x, 4), round(y, 4)] for x, y in poly.exterior.coords]
-                out.append({"path": path, "tip": f"{kind}: {names[code]}", **style})
+                path = _rounded_path(poly.exterior.coords)
+                if len(path) > 2:
+                    out.append({"path": path, "tip": f"{kind}: {names[code]}", **style})
     return out
+
+
+def _rounded_path(coords) -> list[list[float]]:
+    """Points rounded to 4 decimals (about 10 m), without repeats: a zero-length step makes deck.gl draw a spike."""
+    path: list[list[float]] = []
+    for x, y in coords:
+        point = [round(x, 4), round(y, 4)]
+        if not path or point != path[-1]:
+            path.append(point)
+    return path
 
 
 def footprint_polygons(shapes: list[dict], config) -> list[dict]:
