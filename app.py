@@ -17,8 +17,9 @@ import streamlit as st
 from simulator.compare import coassignment
 from simulator.configuration import Configuration
 from simulator.errors import IcbSimError
-from simulator.mapdata import (authority_outlines, block_polygons, block_shapes, footprint_polygons, network_links,
-                               trust_points)
+from simulator.formatting import coassignment_view, money, people, score, share, styled, styled_diff
+from simulator.mapdata import (authority_outlines, block_polygons, block_shapes, context_outlines, footprint_polygons,
+                               network_links, trust_points)
 from simulator.metrics.evaluate import MetricParameters
 from simulator.metrics.score import DEFAULT_WEIGHTS, TERM_UNITS, TERMS
 from simulator.io import outputs
@@ -59,6 +60,11 @@ def shapes_for(level: str) -> list[dict]:
 @st.cache_data(show_spinner="Drawing authority outlines ...")
 def authorities_for(authority_set: str) -> list[dict]:
     return authority_outlines(get_model("place"), authority_set)
+
+
+@st.cache_data(show_spinner="Drawing council and NHS region outlines ...")
+def context_for() -> list[dict]:
+    return context_outlines(get_model("place"))
 
 
 def small_map(title: str, config, target) -> None:
@@ -115,15 +121,24 @@ def show_params(params: MetricParameters) -> None:
     st.session_state["pending_params"] = params
 
 
-def _apply_pending_params() -> None:
-    params = st.session_state.pop("pending_params", None)
-    if params is None:
-        return
-    st.session_state["measure"] = params.population_measure
-    st.session_state["band"] = tuple(min(max(b / 1e6, 0.5), 4.0) for b in params.band)
-    st.session_state["authority_set"] = params.authority_set
+def _param_state(params: MetricParameters) -> dict:
+    """The sidebar widgets' values for these parameters, by widget key."""
+    state = {"measure": params.population_measure,
+             "band": tuple(min(max(b / 1e6, 0.5), 4.0) for b in params.band),
+             "authority_set": params.authority_set}
     for t in TERMS:
-        st.session_state[f"w_{t}"] = min(max(float(params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.0), 100.0)
+        state[f"w_{t}"] = max(float(params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.0)  # learned prices may pass 100
+    return state
+
+
+def _apply_pending_params(params: MetricParameters) -> None:
+    """Give the sidebar's widgets their values in the session state before they are drawn (opened parameters, or
+    on the first run the workspace's): the widgets take no default of their own, as a widget given both logs a
+    warning."""
+    pending = st.session_state.pop("pending_params", None)
+    for key, value in _param_state(pending or params).items():
+        if pending is not None or key not in st.session_state:
+            st.session_state[key] = value
 
 
 # ---------------------------------------------------------------------------------------------- sidebar
@@ -144,17 +159,14 @@ with st.sidebar:
     level_options = [lv for lv in LEVELS if not (lv == "icb2026" and st.session_state.get("baseline") == "2024")]
     st.radio("Building blocks", level_options, format_func=LEVELS.get, key="level")
     ws = workspace()
-    _apply_pending_params()  # before the widgets are drawn: a widget's value cannot be set after
+    _apply_pending_params(ws.params)  # before the widgets are drawn: a widget's value cannot be set after
     measure = st.selectbox("Population measure (drives the band)", list(MEASURES), format_func=MEASURES.get,
-                           index=list(MEASURES).index(ws.params.population_measure), key="measure")
-    band = st.slider("Target band (millions)", 0.5, 4.0, (ws.params.band[0] / 1e6, ws.params.band[1] / 1e6), 0.1,
-                     key="band")
-    authority_set = st.selectbox("Authorities to align with", ["mayoral", "strategic"],
-                                 index=["mayoral", "strategic"].index(ws.params.authority_set), key="authority_set")
+                           key="measure")
+    band = st.slider("Target band (millions)", 0.5, 4.0, step=0.1, key="band")
+    authority_set = st.selectbox("Authorities to align with", ["mayoral", "strategic"], key="authority_set")
     with st.expander("Weights of the score (score per unit of each term)"):
-        weights = {t: st.number_input(f"{t.replace('_', ' ')} (per {TERM_UNITS[t]})", 0.0, 100.0,
-                                      float(ws.params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.01, format="%.3f",
-                                      help=TERMS[t], key=f"w_{t}") for t in TERMS}
+        weights = {t: st.number_input(f"{t.replace('_', ' ')} (per {TERM_UNITS[t]})", 0.0, None, step=0.01,
+                                      format="%.3f", help=TERMS[t], key=f"w_{t}") for t in TERMS}
         changed = [t for t in TERMS if abs(weights[t] - DEFAULT_WEIGHTS[t]) > 1e-12]
         if changed:
             # A calibrated scenario's prices were learned from decided maps: show them beside the defaults.
@@ -185,7 +197,7 @@ model = ws.model
 # ---------------------------------------------------------------------------------------------- optimiser
 # Messages that come and go live in fixed slots (containers), so they never shift the elements below them: a
 # shifted element is a new one to the browser, and the tabs would jump back to the first after every message.
-running = st.container()
+running = st.empty()  # emptied when the run ends, so Cancel and the progress bar go with it
 if run:
     rules = st.session_state.get("scenario_rules")
     # A scenario's own rules, with the toggles below on top where they say more.
@@ -204,8 +216,9 @@ if run:
     scenario = Scenario(name="app", level=model.level, params=ws.params, constraints=constraints,
                         baseline=model.baseline)
     st.session_state["before_optimiser"] = (model.level, ws.configuration, ws.evaluation())
-    running.button("Cancel", key="cancel_optimiser", help="Stops the optimiser and keeps your map as it was")
-    bar = running.progress(0.0, text="Optimising ...")
+    box = running.container()
+    box.button("Cancel", key="cancel_optimiser", help="Stops the optimiser and keeps your map as it was")
+    bar = box.progress(0.0, text="Optimising ...")
 
     def progress(message: str, fraction: float) -> None:
         bar.progress(float(min(max(fraction, 0.0), 1.0)), text=message)  # a rerun (Cancel) stops the run here
@@ -226,7 +239,7 @@ if run:
                 f"{result.timings['total']:.1f} s. Undo returns to your map.", "success")
     except IcbSimError as exc:
         say(str(exc), "error")
-    bar.empty()
+    running.empty()
 
 # ---------------------------------------------------------------------------------------------- header
 st.title("ICB merger scenario simulator")
@@ -240,14 +253,14 @@ ch = o["change_from_today"]
 cols = st.columns(8)
 cols[0].metric("Footprints", o["footprints"], help=f"Today: {ch['today_icbs']} ICBs")
 cols[1].metric(f"In band ({ws.params.band[0] / 1e6:.1f}-{ws.params.band[1] / 1e6:.1f}m)", o["in_band"])
-cols[2].metric("Moving ICB", f"{ch['people_moved'] / 1e6:,.2f}m",
+cols[2].metric("Moving ICB", people(ch["people_moved"]),
                help="People in a footprint outside its largest part of one of today's ICBs")
 cols[3].metric("Today's ICBs split", ch["today_icbs_split"],
                help=", ".join(ch["today_icbs_split_names"]) or "none: every ICB is whole, alone or merged whole")
-cols[4].metric("£ at stake", f"£{o['at_stake_gbp'] / 1e6:,.0f}m")
-cols[5].metric("Localisation", f"{o['localisation_index']:.1%}")
-cols[6].metric("Running-cost saving", f"£{o['running_cost_saving_gbp'] / 1e6:,.1f}m")
-cols[7].metric("Score (lower is better)", f"{ev.score:.2f}")
+cols[4].metric("£ at stake", money(o["at_stake_gbp"]))
+cols[5].metric("Localisation", share(o["localisation_index"]))
+cols[6].metric("Running-cost saving", money(o["running_cost_saving_gbp"]))
+cols[7].metric("Score (lower is better)", score(ev.score))
 st.caption(f"Population: {MEASURES[ws.params.population_measure]}. {LEVELS[model.level]} building blocks. Today's map: "
            f"{BASELINES[model.baseline]}.")
 if st.session_state.get("scenario_rules"):
@@ -291,7 +304,10 @@ if c4.button("Redo", key="redo", disabled=not ws.redo_stack):
 
 # ---------------------------------------------------------------------------------------------- map
 shapes = shapes_for(model.level)
-layers = [pdk.Layer("PolygonLayer", data=block_polygons(shapes, cfg, ev, colour_by), id="blocks",
+# Councils and NHS regions drawn from the data under the footprints: context even where no basemap tiles load.
+layers = [pdk.Layer("PathLayer", data=context_for(), id="context", get_path="path", get_color="colour",
+                    get_width="width", width_min_pixels=1, width_max_pixels=3, pickable=False),
+          pdk.Layer("PolygonLayer", data=block_polygons(shapes, cfg, ev, colour_by), id="blocks",
                     get_polygon="polygon", get_fill_color="fill", get_line_color=[255, 255, 255],
                     line_width_min_pixels=0.5, pickable=True, auto_highlight=True, opacity=0.8)]
 if show_trusts:
@@ -325,7 +341,7 @@ with tabs[0]:
                 "allocation_per_head", "allocation_per_head_spread", "distance_from_target", "at_stake_gbp",
                 "localisation_index", "n_regions", "n_acute_trusts", "running_cost_allowance_estimate_gbp"]].copy()
     table["today_icbs_split"] = table.today_icbs_split.map(", ".join)
-    st.dataframe(table, hide_index=True, width="stretch")
+    st.dataframe(styled(table), hide_index=True, width="stretch")
 with tabs[1]:
     chart = fp[["footprint", "population"]].sort_values("population", ascending=False).set_index("footprint")
     chart["floor"] = ws.params.band[0]
@@ -335,30 +351,30 @@ with tabs[1]:
     st.line_chart(chart[["floor", "ceiling"]], height=160)
 with tabs[2]:
     st.write(f"£ at stake if partners were levelled to their footprint's allocation per head: "
-             f"**£{o['at_stake_gbp'] / 1e6:,.1f}m**; levelled to the footprint's distance from target: "
-             f"**£{o['at_stake_need_adjusted_gbp'] / 1e6:,.1f}m**.")
-    st.dataframe(ev.partners[ev.partners.footprint.map(fp.set_index("footprint").partners) > 1]
-                 [["footprint", "icb_name", "allocation_per_head", "distance_from_target",
-                   "change_per_head_levelling_gbp", "change_need_adjusted_gbp"]],
+             f"**{money(o['at_stake_gbp'])}**; levelled to the footprint's distance from target: "
+             f"**{money(o['at_stake_need_adjusted_gbp'])}**.")
+    st.dataframe(styled(ev.partners[ev.partners.footprint.map(fp.set_index("footprint").partners) > 1]
+                        [["footprint", "icb_name", "allocation_per_head", "distance_from_target",
+                          "change_per_head_levelling_gbp", "change_need_adjusted_gbp"]]),
                  hide_index=True, width="stretch")
     st.caption(ev.notes[1])
 with tabs[3]:
-    st.write(f"Localisation index {o['localisation_index']:.1%}; major trusts serving 2+ footprints: "
+    st.write(f"Localisation index {share(o['localisation_index'])}; major trusts serving 2+ footprints: "
              f"{o['major_trusts_shared']} of {o['major_trusts']}; pathology networks split: "
              f"{o['pathology_networks_split']} of {o['pathology_networks']}.")
-    st.dataframe(ev.major_trusts, hide_index=True, width="stretch")
-    st.dataframe(ev.networks, hide_index=True, width="stretch")
+    st.dataframe(styled(ev.major_trusts), hide_index=True, width="stretch")
+    st.dataframe(styled(ev.networks), hide_index=True, width="stretch")
 with tabs[4]:
-    st.dataframe(ev.authorities, hide_index=True, width="stretch")
+    st.dataframe(styled(ev.authorities), hide_index=True, width="stretch")
 with tabs[5]:
     today_key = f"today_{model.level}"
     if st.session_state.get(today_key, (None,))[0] != ws.params:
         st.session_state[today_key] = (ws.params, Workspace(model, ws.params).evaluation())
     today = st.session_state[today_key][1]
     st.write(f"{ws.blocks_moved()} block(s) have left the footprint that holds most of their ICB; "
-             f"{o['footprints']} footprints against today's {ch['today_icbs']}; {ch['people_moved']:,.0f} people "
+             f"{o['footprints']} footprints against today's {ch['today_icbs']}; {people(ch['people_moved'])} people "
              f"change ICB; {ch['today_icbs_split']} of today's ICBs split.")
-    st.dataframe(pd.DataFrame(diff(today, ev)).rename(columns={"A": "today", "B": "this map"}),
+    st.dataframe(styled_diff(pd.DataFrame(diff(today, ev)).rename(columns={"A": "today", "B": "this map"})),
                  hide_index=True, width="stretch")
 store = get_store()
 with tabs[6]:
@@ -367,7 +383,8 @@ with tabs[6]:
     if before and after and before[0] == after[0] == model.level:
         st.subheader("The optimiser's result beside your starting map")
         ev_after = Workspace(model, ws.params, after[1]).evaluation()
-        st.dataframe(pd.DataFrame(diff(before[2], ev_after)).rename(columns={"A": "starting map", "B": "optimised"}),
+        st.dataframe(styled_diff(pd.DataFrame(diff(before[2], ev_after))
+                                 .rename(columns={"A": "starting map", "B": "optimised"})),
                      hide_index=True, width="stretch")
         left, right = st.columns(2)
         small_map("Starting map", before[1], left)
@@ -391,14 +408,19 @@ with tabs[6]:
         return conf, Workspace(model, ws.params, conf).evaluation()
 
     (cfg_a, ev_a), (cfg_b, ev_b) = resolve(a), resolve(b)
-    st.dataframe(pd.DataFrame(diff(ev_a, ev_b)).rename(columns={"A": a, "B": b}), hide_index=True, width="stretch")
+    st.dataframe(styled_diff(pd.DataFrame(diff(ev_a, ev_b)).rename(columns={"A": a, "B": b})), hide_index=True,
+                 width="stretch")
     # Pairs of blocks that were apart in 2024; today's ICBs cannot be drawn on the 2024 map, so there every pair.
     older = model.map_assignment("2024")[0] if model.level != "icb2026" else np.arange(model.n_blocks)
     co = coassignment(model, cfg_a, cfg_b, older, model.population(ws.params.population_measure))
-    st.caption("Pairwise co-assignment of blocks " + ("that were in different ICBs in 2024" if model.level != "icb2026"
-               else "(every pair of today's ICBs)") + ", B as the truth: precision, recall and F1, overall and per "
-               "NHS region.")
-    st.dataframe(co, hide_index=True, width="stretch")
+    scope = "blocks that were in different ICBs in 2024" if model.level != "icb2026" else "today's ICBs"
+    st.caption(f"Pairwise co-assignment of {scope}, B as the truth: precision, recall and F1, overall and per NHS "
+               "region.")
+    why, co_table = coassignment_view(co, scope)
+    if why:
+        st.info(why)
+    else:
+        st.dataframe(co_table, hide_index=True, width="stretch")
     left, right = st.columns(2)
     small_map(a, cfg_a, left)
     small_map(b, cfg_b, right)

@@ -21,6 +21,7 @@ from simulator.calibrate import (PULLS, Oracle, calibrate, calibration_files, de
 from simulator.compare import compare
 from simulator.configuration import Configuration
 from simulator.errors import IcbSimError, InputFileError
+from simulator.formatting import money
 from simulator.io import level_blocks, outputs, read_configuration_file, write_outputs
 from simulator.metrics.evaluate import MetricParameters, evaluate
 from simulator.model import load_model
@@ -237,7 +238,7 @@ def _resolve_configuration(args, data_dir):
 
 
 def _fmt_money(x: float) -> str:
-    return f"£{x / 1e6:,.1f}m"
+    return money(x)  # £m or £bn, never "£-0.0m"
 
 
 def _summary(evaluation) -> str:

@@ -1,4 +1,4 @@
-"""Map layers for the app: block polygons coloured by footprint or by a metric, trusts and network links."""
+"""Map layers for the app: block polygons coloured by footprint or by a metric, trusts, network links, outlines."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from shapely.geometry import mapping
 from simulator.metrics.authorities import selected
 
 BAND_COLOURS = {"below band": [214, 96, 77], "in band": [77, 172, 38], "above band": [67, 147, 195]}
+# Line widths in metres: the app's layer keeps them between 1 and 3 pixels (deck.gl's pixel units draw spikes).
+COUNCIL_LINE = {"colour": [110, 110, 110, 160], "width": 1}
+REGION_LINE = {"colour": [40, 40, 40, 230], "width": 6000}
 
 
 def block_shapes(model, tolerance: float = 0.002) -> list[dict]:
@@ -97,6 +100,42 @@ def authority_outlines(place_model, authority_set: str = "mayoral") -> list[dict
             path = [[round(x, 4), round(y, 4)] for x, y in mapping(poly)["coordinates"][0]]
             out.append({"path": path, "tip": place_model.authorities.name.iloc[a]})
     return out
+
+
+def context_outlines(place_model, tolerance: float = 0.005) -> list[dict]:
+    """Outline paths of the councils and NHS regions, dissolved from the place blocks: the map's context where no
+    basemap tiles can be fetched (offline), drawn under the footprints.
+
+    Places lie wholly in one council and one region, so each is exactly a union of places. Rows: ``path``
+    (lon/lat, 4 decimals), ``colour``, ``width`` (metres) and ``tip``; councils first, so regions draw on top.
+    """
+    blocks = place_model.blocks
+    out = []
+    for col, name_col, kind, style in (("lad_code", "lad_name", "Council", COUNCIL_LINE),
+                                       ("region_ods", "region_name", "NHS region", REGION_LINE)):
+        codes = blocks[col].to_numpy()
+        names = dict(zip(blocks[col], blocks[name_col]))
+        for code in sorted(set(codes.tolist()) - {""}):
+            idx = np.flatnonzero(codes == code)
+            shape = shapely.simplify(shapely.union_all([place_model.geometry[i] for i in idx], grid_size=1e-6),
+                                     tolerance)
+            for poly in shapely.get_parts(shape):
+                if poly.geom_type != "Polygon" or poly.is_empty:
+                    continue  # a stray line or point left by dissolving: nothing to outline
+                path = _rounded_path(poly.exterior.coords)
+                if len(path) > 2:
+                    out.append({"path": path, "tip": f"{kind}: {names[code]}", **style})
+    return out
+
+
+def _rounded_path(coords) -> list[list[float]]:
+    """Points rounded to 4 decimals (about 10 m), without repeats: a zero-length step makes deck.gl draw a spike."""
+    path: list[list[float]] = []
+    for x, y in coords:
+        point = [round(x, 4), round(y, 4)]
+        if not path or point != path[-1]:
+            path.append(point)
+    return path
 
 
 def footprint_polygons(shapes: list[dict], config) -> list[dict]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,8 +21,10 @@ import pytest
 pytest.importorskip("streamlit", reason="the app's tests need streamlit (a dependency): pip install -e '.[test]'")
 pytest.importorskip("pydeck", reason="the app's tests need pydeck (installed with streamlit)")
 
+import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 import streamlit.testing.v1.app_test as app_test_module  # noqa: E402
+from streamlit import dataframe_util  # noqa: E402
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
@@ -74,8 +77,29 @@ def footprints(at: AppTest) -> int:
 
 
 def pounds_m(value: str) -> float:
-    """'£1,234m' -> 1234.0"""
-    return float(value.replace("£", "").replace("m", "").replace(",", ""))
+    """'£1,234.5m' -> 1234.5, '£1.25bn' -> 1250.0"""
+    scale = 1000 if value.endswith("bn") else 1
+    return float(value.replace("£", "").replace("bn", "").replace("m", "").replace(",", "")) * scale
+
+
+def shown(table) -> pd.DataFrame:
+    """A table as the browser shows it: the styler's display values where it has one, else the values."""
+    arrow = table.proto.arrow_data
+    if arrow.HasField("styler") and arrow.styler.display_values:
+        return dataframe_util.convert_arrow_bytes_to_pandas_df(arrow.styler.display_values)
+    return table.value.astype(str)
+
+
+def assert_figures_readable(at: AppTest) -> None:
+    """Every figure in every table is written for people: no long float, no run of digits without separators,
+    no negative zero."""
+    for table in at.dataframe:
+        values, cells = table.value, shown(table)
+        for col in values.columns:
+            if not pd.api.types.is_numeric_dtype(values[col]) or pd.api.types.is_bool_dtype(values[col]):
+                continue
+            for cell in cells[col]:
+                assert not re.search(r"\.\d{3,}|\d{5,}|-£?0(\.0+)?(?![\d.])|£-", cell), (col, cell)
 
 
 def messages(at: AppTest) -> list[str]:
@@ -107,6 +131,11 @@ def test_opens_on_todays_36_icbs(store):
     assert [t.label for t in at.tabs][-1] == "Save, open, download"
     assert len(at.multiselect(key="pick_blocks").options) == 36
     assert at.radio(key="level").value == "icb2026"
+    # Compared with the official map (the same 36), co-assignment has nothing to measure: said in words.
+    assert len(at.tabs[6].dataframe) == 1
+    assert any(i.value.startswith("Co-assignment cannot be measured here: neither map puts together")
+               for i in at.tabs[6].info)
+    assert metric(at, "Running-cost saving").value == "£0.0m"  # not "£-0.0m" (a -1e-7 remainder)
 
 
 # ---------------------------------------------------------------------------------------------- 2. move, undo, redo
@@ -292,7 +321,7 @@ def test_map_layers_switch_on(store):
 
     spec = _json.loads(at.get("deck_gl_json_chart")[0].proto.json)
     ids = [layer.get("id") for layer in spec["layers"]]
-    assert ids == ["blocks", "trusts", "networks", "authorities"]
+    assert ids == ["context", "blocks", "trusts", "networks", "authorities"]  # council and region outlines under
     outlines = next(layer for layer in spec["layers"] if layer["id"] == "authorities")["data"]
     assert {row["tip"] for row in outlines} >= {"Greater Manchester", "Greater London Authority"}
 
@@ -633,7 +662,7 @@ def test_colour_by_every_option(store):
         at.selectbox(key="colour_by").set_value(option).run()
         assert_ok(at)
         spec = _json.loads(at.get("deck_gl_json_chart")[0].proto.json)
-        data = spec["layers"][0]["data"]
+        data = next(layer for layer in spec["layers"] if layer["id"] == "blocks")["data"]
         fills[option] = {tuple(row["fill"]) for row in data}
     # By band there are at most three colours (below, in, above); by footprint one per footprint.
     assert fills["band"] <= {(214, 96, 77), (77, 172, 38), (67, 147, 195)} and len(fills["band"]) == 3
@@ -645,11 +674,16 @@ def test_colour_by_every_option(store):
 def test_change_from_today_baseline_switch_and_a_shipped_scenario(store):
     at = start_app()
     assert at.radio(key="baseline").value == "2026"
-    assert metric(at, "Moving ICB").value == "0.00m" and metric(at, "Today's ICBs split").value == "0"
+    assert metric(at, "Moving ICB").value == "0" and metric(at, "Today's ICBs split").value == "0"
     move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West merged")
     assert metric(at, "Moving ICB").value == "2.80m"  # Cheshire and Merseyside's people join Greater Manchester's
     table = at.tabs[0].dataframe[0].value.set_index("footprint")
     assert table.loc["North West merged", "people_moved"] == pytest.approx(2_795_002)
+    assert shown(at.tabs[0].dataframe[0]).set_index("footprint").loc["North West merged", "people_moved"] == "2.80m"
+    assert_figures_readable(at)
+    co = shown(at.tabs[6].dataframe[1]).set_index("region")  # this map merges two ICBs, today's map none
+    assert (co.loc["England (overall)", "precision"], co.loc["England (overall)", "recall"]) == ("0.00", "n/a")
+    assert "recall: B puts no such pair together" in co.loc["England (overall)", "why a figure is n/a"]
 
     # The 2024 map as today: the level follows (today's 36 cannot draw it), 42 footprints.
     at.radio(key="baseline").set_value("2024").run()

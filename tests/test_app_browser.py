@@ -1,5 +1,9 @@
 """End to end in a real browser: ``streamlit run app.py`` on a loopback port, driven by headless Chromium.
 
+One server for the module (its models load once); each test is its own browser session. The last test walks a
+whole session (open a scenario, optimise, compare, download) and then reads the server's log: any warning or
+traceback logged while these sessions ran fails it.
+
 Needs Debian's Chromium at /usr/bin/chromium and the ``playwright`` Python package (never ``playwright install``:
 the browser comes from Debian). Skipped, saying why, if either is missing:
 
@@ -9,8 +13,11 @@ the browser comes from Debian). Skipped, saying why, if either is missing:
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -32,6 +39,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SERVER_START_S = 90
 UI_TIMEOUT_MS = 60_000
 SCREENSHOT_COPY = Path("/tmp/app_screenshot.png")
+# Each log line names its level, so a warning is found whatever it says.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_PROBLEM = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) |Traceback \(most recent call last\)|"
+                         r"Stack \(most recent call last\)|\b\w+Warning: ", re.MULTILINE)
+SCENARIO = "North West: Cheshire and Merseyside with Greater Manchester"  # today's ICBs: optimised in seconds
 
 
 def _free_port() -> int:
@@ -65,17 +77,25 @@ def sync_api():
     return sync_api
 
 
-@pytest.fixture
-def server(tmp_path):
-    """``streamlit run app.py`` on a free loopback port with its own scenario store; always stopped afterwards."""
+@pytest.fixture(scope="module")
+def server_log(tmp_path_factory) -> Path:
+    """Where the module's server writes everything it logs."""
+    return tmp_path_factory.mktemp("server") / "streamlit.log"
+
+
+@pytest.fixture(scope="module")
+def server(server_log):
+    """``streamlit run app.py`` on a free loopback port with its own scenario store, shared by the module's tests
+    (one session each); always stopped afterwards."""
     pytest.importorskip("streamlit")
+    tmp_path = server_log.parent
     port = _free_port()
-    env = dict(os.environ, ICBSIM_STORE=str(tmp_path / "scenarios.sqlite"))
-    log = open(tmp_path / "streamlit.log", "wb")
+    env = dict(os.environ, ICBSIM_STORE=str(tmp_path / "scenarios.sqlite"), PYTHONUNBUFFERED="1")
+    log = open(server_log, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
+         "--server.fileWatcherType", "none", "--logger.level", "info", "--logger.messageFormat", LOG_FORMAT],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -198,3 +218,59 @@ def test_cancel_stops_the_optimiser_and_keeps_the_map(sync_api, server):
             expect(page.get_by_test_id("stException")).to_have_count(0)
         finally:
             browser.close()
+
+
+def test_a_whole_session_logs_no_warning(sync_api, server, server_log, tmp_path):
+    """Open a scenario from the sidebar, optimise it, compare, download: the server logs no warning and no
+    traceback (this session's, or those of the tests before it on the same server)."""
+    expect = sync_api.expect
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200}, accept_downloads=True)
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            page.goto(server, wait_until="domcontentloaded")
+            footprints = (page.get_by_test_id("stMetric").filter(has_text="Footprints")
+                          .get_by_test_id("stMetricValue"))
+            expect(footprints).to_have_text("36", timeout=UI_TIMEOUT_MS)
+
+            # A shipped scenario from the sidebar: its start (two ICBs merged) and its parameters come with it.
+            page.get_by_test_id("stSelectbox").filter(has_text="Start from a scenario").click()
+            page.get_by_role("option", name=SCENARIO).click()
+            page.get_by_role("button", name="Open scenario").click()
+            expect(page.get_by_text(f"Opened the scenario {SCENARIO}")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(footprints).to_have_text("35", timeout=UI_TIMEOUT_MS)
+
+            # Optimise: once the run ends, its Cancel button and progress bar are gone without another click.
+            page.get_by_role("button", name="Run optimiser").click()
+            expect(page.get_by_text("Optimiser (exact): optimal")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_role("button", name="Cancel")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+            expect(page.get_by_test_id("stProgress")).to_have_count(0)
+            expect(footprints).not_to_have_text("35", timeout=UI_TIMEOUT_MS)  # the headline follows the message
+            optimised = int(footprints.inner_text())
+            assert optimised < 35
+
+            # Compare: the result beside the start, and this map against today's official one.
+            tab = page.get_by_role("tab", name="Compare")
+            tab.click()
+            for text in ("The optimiser's result beside your starting map", "Pairwise co-assignment of today's ICBs"):
+                expect(page.get_by_text(text)).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+            # Download the footprint table: its figures stay plain numbers for other tools.
+            tab = page.get_by_role("tab", name="Save, open, download")
+            tab.click()
+            page.get_by_role("button", name="Prepare downloads").click()
+            button = page.get_by_role("button", name="Download footprint table (CSV)")
+            expect(button).to_be_visible(timeout=UI_TIMEOUT_MS)
+            with page.expect_download(timeout=UI_TIMEOUT_MS) as info:
+                button.click()
+            rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
+            assert len(rows) == optimised
+            assert all(float(r["population"]) > 100_000 and float(r["at_stake_gbp"]) >= 0 for r in rows)
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+        finally:
+            browser.close()
+    log = server_log.read_text(encoding="utf-8", errors="replace")
+    assert "You can now view your Streamlit app" in log  # the server's own log, read through this session
+    problems = [m.start() for m in LOG_PROBLEM.finditer(log)]
+    assert not problems, "the server logged a warning or a traceback:\n" + log[max(problems[0] - 200, 0):][:3000]
