@@ -249,14 +249,15 @@ class CandidateGraph:
         return expanded_sets(self.contraction, sets, self.block_neighbours)
 
 
-def candidate_graph(problem: Problem) -> CandidateGraph:
-    """The problem's :class:`CandidateGraph`."""
+def candidate_graph(problem: Problem, contract_groups: bool = True) -> CandidateGraph:
+    """The problem's :class:`CandidateGraph` (``contract_groups=False``: one node per block, as a check)."""
     m, cons = problem.model, problem.constraints
     region_nb, forbid = enumeration_rules(problem)
     locked = ~problem.free_blocks
     neighbours = [np.array([], dtype=np.int64) if locked[i] else np.asarray(nb, dtype=np.int64)[~locked[nb]]
                   for i, nb in enumerate(region_nb)]
-    c = contract(neighbours, group_labels(m.n_blocks, cons.groups))
+    labels = group_labels(m.n_blocks, cons.groups) if contract_groups else np.arange(m.n_blocks)
+    c = contract(neighbours, labels)
     people = c.node_sums(problem.population)
     people[np.unique(c.node_of[locked])] = np.inf
     node_forbid = None

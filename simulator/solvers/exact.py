@@ -64,15 +64,22 @@ class ExactSolver(Solver):
         LP bound (status ``feasible``, gap reported) rather than attempt a MILP it cannot finish.
     max_moved_limit
         With ``max_moved`` (solved only as a direct MILP), give up above this many candidates.
+    explain
+        Explain an infeasible answer (False: a warm start needs no reasons).
+    contract_groups
+        Enumerate candidates over the groups the rules keep together, each contracted to one node
+        (:class:`simulator.solvers.enumerate.CandidateGraph`); False enumerates block by block, as a check (the
+        candidates that keep every group whole are the same).
     """
 
     name = "exact"
 
     def __init__(self, problem: Problem, seed: int = 0, time_limit: float | None = None, progress=None,
                  max_candidates: int = 3_000_000, direct_limit: int = 2_000, proof_limit: int = 30_000,
-                 max_moved_limit: int = 20_000, explain: bool = True):
+                 max_moved_limit: int = 20_000, explain: bool = True, contract_groups: bool = True):
         super().__init__(problem, seed, time_limit, progress)
-        self.explain = explain  # False: an infeasible answer is not explained (a warm start needs no reasons)
+        self.contract_groups = contract_groups
+        self.explain = explain
         self.max_candidates = max_candidates
         self.direct_limit = direct_limit
         self.max_moved_limit = max_moved_limit
@@ -101,7 +108,7 @@ class ExactSolver(Solver):
                                 "the local_search solver")
         pop = p.population
         cap = population_cap(p) if cap is None else float(cap)
-        graph = candidate_graph(p)
+        graph = candidate_graph(p, self.contract_groups)
         self.stats_["population_cap"] = cap
         counted = "people" if graph.threshold is None else "effective people (a group kept whole counts at most " \
             f"{graph.threshold:,.0f})"
@@ -254,7 +261,7 @@ class ExactSolver(Solver):
         could score (status ``feasible``): the answer is never called optimal over footprints not searched.
         """
         p = self.problem
-        graph = candidate_graph(p)
+        graph = candidate_graph(p, self.contract_groups)
         soft = SoftCeiling(p, graph)
         everything = soft.everything
         cap = min(population_cap(p), everything)
