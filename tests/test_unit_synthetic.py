@@ -329,3 +329,16 @@ def test_local_search_bound_is_below_what_it_finds(model):
     loose = LocalSearchSolver(_problem(model, "contiguity = false"), bound=True, iterations=100)
     loose.solve()
     assert loose.bound_ is None and loose.objective_ is not None
+
+
+# --------------------------------------------------------------------------------------- the app's optimiser rules
+def test_optimiser_toggles_add_to_a_scenarios_rules():
+    from simulator.workspace import optimiser_rules
+
+    rules = {"keep_whole": "icb", "n_footprints": 26, "contiguity": False}
+    got = optimiser_rules(rules, keep_upper_tier=True, keep_districts=True, floor=1e6, min_acute_trusts=2)
+    assert got == {"keep_whole": ["icb", "lad", "utla"], "n_footprints": 26, "contiguity": True,
+                   "population_floor": {"value": 1e6, "hard": True}, "min_acute_trusts": 2}
+    assert rules == {"keep_whole": "icb", "n_footprints": 26, "contiguity": False}  # the scenario's own is kept
+    assert optimiser_rules({"keep_whole": ["utla"]})["keep_whole"] == ["utla"]  # a toggle off removes nothing
+    assert optimiser_rules(None) == {"contiguity": True}
