@@ -223,12 +223,12 @@ def decided_map(scenario: Scenario, model, decided: Configuration | str = "2026"
 
 # ---------------------------------------------------------------------------------------------- the oracle
 class _Pool:
-    """One scenario's candidate footprints with each one's term vector, so that pricing them under any prices is a
-    product, and the exact solver's set partitioning can be re-run without enumerating again."""
+    """One scenario's candidate footprints under one cap, with each one's term vector, so that pricing them under
+    any prices is a product, and the exact solver's set partitioning can be re-run without enumerating again."""
 
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, cap: float | None = None):
         solver = ExactSolver(problem, explain=False)
-        C, _ = solver.candidates()
+        C, _ = solver.candidates(cap)
         sc = scorer(problem.model, problem.params)
         chunk = 50_000
         self.C = C
@@ -236,20 +236,24 @@ class _Pool:
                               if C.shape[0] else np.zeros((0, len(TERM_NAMES))))
         self.penalty = problem.constraints.penalty(C @ problem.population) if C.shape[0] else np.zeros(0)
         self.offsets = sc.offsets.copy()
+        self.stats = dict(solver.stats_)
 
 
 class _PricedExact(ExactSolver):
-    """The exact solver over a :class:`_Pool`'s candidates, priced with the problem's weights."""
+    """The exact solver over pooled candidates (:class:`_Pool`, one per cap, made once), priced with the
+    problem's weights. With a soft ceiling the solver still lifts its cap as far as the answer needs: each cap it
+    asks for is pooled in turn."""
 
-    def __init__(self, problem: Problem, pool: _Pool, **kwargs):
+    def __init__(self, problem: Problem, pool_for: Callable[[float | None], _Pool], **kwargs):
         super().__init__(problem, **kwargs)
-        self.pool = pool
+        self.pool_for = pool_for
 
-    def candidates(self) -> tuple[sp.csr_matrix, np.ndarray]:
+    def candidates(self, cap: float | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+        pool = self.pool_for(cap)
         w = _vector(self.problem.params.weights)
-        self.constant = float(self.pool.offsets @ w)
-        self.stats_["candidates_feasible"] = int(self.pool.C.shape[0])
-        return self.pool.C, self.pool.contributions @ w + self.pool.penalty
+        self.constant = float(pool.offsets @ w)
+        self.stats_.update(pool.stats)
+        return pool.C, pool.contributions @ w + pool.penalty
 
 
 def _vector(weights: dict[str, float]) -> np.ndarray:
@@ -265,7 +269,8 @@ class Oracle:
 
     def __init__(self, seed: int = 0, time_limit: float | None = None):
         self.seed, self.time_limit = seed, time_limit
-        self._pools: dict[int, _Pool | None] = {}
+        self._pools: dict[tuple, _Pool] = {}
+        self._enumerable: dict[int, bool] = {}
         self._memo: dict[tuple, tuple[Configuration, bool]] = {}
         self.solves = 0
 
@@ -282,12 +287,17 @@ class Oracle:
             return self._memo[key]
         params = replace(case.problem.params, weights=dict(weights))
         problem = replace(case.problem, params=params)
-        pool = self._pool(case)
         self.solves += 1
-        if pool is not None:
-            s = _PricedExact(problem, pool, time_limit=self.time_limit, seed=self.seed, explain=False)
-            s.solve()
-        else:
+        s = None
+        if self._enumerable.get(id(case), case.problem.constraints.contiguity):
+            try:
+                s = _PricedExact(problem, lambda cap: self._pool(case, cap), time_limit=self.time_limit,
+                                 seed=self.seed, explain=False)
+                s.solve()
+            except TooManyCandidates:
+                self._enumerable[id(case)] = False
+                s = None
+        if s is None:
             sc = copy.copy(case.scenario)
             sc.params = params
             s = optimise(sc, case.model, seed=self.seed, time_limit=self.time_limit)
@@ -298,13 +308,11 @@ class Oracle:
         self._memo[key] = out
         return out
 
-    def _pool(self, case: DecidedMap) -> _Pool | None:
-        if id(case) not in self._pools:
-            try:
-                self._pools[id(case)] = _Pool(case.problem) if case.problem.constraints.contiguity else None
-            except TooManyCandidates:
-                self._pools[id(case)] = None
-        return self._pools[id(case)]
+    def _pool(self, case: DecidedMap, cap: float | None) -> _Pool:
+        key = (id(case), None if cap is None else round(float(cap), 3))
+        if key not in self._pools:
+            self._pools[key] = _Pool(case.problem, cap)
+        return self._pools[key]
 
 
 # ---------------------------------------------------------------------------------------------- the LP
