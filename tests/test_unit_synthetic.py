@@ -234,6 +234,21 @@ def test_incremental_moves_match_full_evaluation(model):
         assert ev.score == pytest.approx(full.score, rel=1e-9, abs=1e-12)
 
 
+def test_a_unit_moves_as_its_blocks_one_at_a_time(model):
+    """Moving a group at once re-prices the two footprints once, to the same score as moving its blocks in turn."""
+    params = MetricParameters(weights={"upper_tier_split": 1.0})
+    one, each = (MoveEvaluator(model, Configuration.baseline(model), params) for _ in range(2))
+    to = one.names.index("ICB A")
+    unit = np.array([1, 4])  # S2 and S5, all of ICB B
+    one.apply_unit(unit, to)
+    for b in unit:
+        each.apply(int(b), to)
+    assert one.score == each.score and one.terms == each.terms
+    assert (one.assignment == each.assignment).all() and (one.size == each.size).all()
+    with pytest.raises(ValueError, match="one footprint slot"):
+        one.apply_unit(np.array([0, 2]), to)  # S1 and S3 are in different footprints
+
+
 def test_candidate_moves_keep_contiguity(model):
     ev = MoveEvaluator(model, Configuration.baseline(model))
     # S2 cannot leave B... it can: B = {S2, S5} stays connected. S1 may join B (neighbour S2).

@@ -267,12 +267,14 @@ class FootprintScorer:
         out[:, 15] = T.getnnz(axis=1)
         # Upper-tier councils: residents held by a footprint holding a majority of their council (a reward; the
         # offset counts every council resident).
-        if self.council_residents:
-            U = C @ self._council_sparse
-            U = sp.csr_matrix(U) if sp.issparse(U) else sp.csr_matrix(np.asarray(U))
+        if self.council_residents and sp.issparse(C):
+            U = sp.csr_matrix(C @ self._council_sparse)  # many candidates: a handful of councils each
             held = np.where(U.data > self.council_total[U.indices] / 2, U.data, 0.0)
             row = np.repeat(np.arange(m), np.diff(U.indptr))
             out[:, 16] = -np.bincount(row, weights=held, minlength=m) / PEOPLE_UNIT
+        elif self.council_residents:
+            U = C @ self.council
+            out[:, 16] = -np.where(U > self.council_total / 2, U, 0.0).sum(axis=1) / PEOPLE_UNIT
         return out
 
     def costs(self, C: np.ndarray) -> np.ndarray:
