@@ -266,7 +266,14 @@ class AutoSolver(Solver):
             try:
                 # With a soft ceiling the exact solver lifts its cap as far as the answer needs (or reports how
                 # far its proof reaches), so its answer stands whatever the ceiling.
-                return _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
+                s = _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
+                if s.configuration_ is not None or s.status_ is SolverStatus.INFEASIBLE:
+                    return s
+                # The set partitioning found no configuration in its time (nor proved there is none): the local
+                # search below finds one.
+                skipped = {"exact_not_used": f"the exact solver found no configuration in time "
+                                             f"({'; '.join(s.explanation_)})",
+                           "exact_attempt_s": round(time.perf_counter() - began, 3)}
             except TooManyCandidates as e:
                 skipped = {"exact_not_used": str(e), "exact_attempt_s": round(time.perf_counter() - began, 3)}
         start = problem.start
