@@ -275,9 +275,10 @@ class ExactSolver(Solver):
                 except TooManyCandidates as e:
                     if not rungs:
                         raise
+                    more = str(e)[0].lower() + str(e)[1:]
                     raise TooManyCandidates(
                         f"no configuration of footprints of at most {rungs[-1]['cap']:,} people meets the rules, and "
-                        f"with the soft ceiling lifted to {cap:,.0f} there are {str(e)[0].lower()}{str(e)[1:]}") from None
+                        f"with the soft ceiling lifted to {cap:,.0f} there are {more}") from None
                 self._solve_over(*candidates, t0)
                 rungs.append({"cap": round(cap), "candidates": self.stats_.get("candidates_feasible", 0),
                               "status": SolverStatus(self.status_).value})
