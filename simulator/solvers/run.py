@@ -272,8 +272,8 @@ class AutoSolver(Solver):
             try:
                 if counted_nodes > PLACE_EXACT_LIMIT:
                     raise TooManyCandidates(
-                        f"more than {PLACE_EXACT_LIMIT:,} candidate footprints of at most {cap:,.0f} people (each "
-                        "group kept whole counted once) at place level")
+                        f"more than {PLACE_EXACT_LIMIT:,} candidate footprints at place level (of at most "
+                        f"{cap:,.0f} people, each group kept whole taken as one block)")
                 # With a soft ceiling the exact solver lifts its cap as far as the answer needs (or reports how
                 # far its proof reaches), so its answer stands whatever the ceiling.
                 return _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
