@@ -92,10 +92,10 @@ def test_auto_restarts_only_where_no_proof_follows(place_model, monkeypatch):
     monkeypatch.setattr(run_module, "PLACE_EXACT_LIMIT", 1)
     seen = []
     monkeypatch.setattr(run_module, "_prove", lambda problem, s, left, progress, counted=None: seen.append(counted))
-    monkeypatch.setattr(run_module, "_count", lambda problem: ("scan", 10, 0.0))
+    monkeypatch.setattr(run_module, "_count", lambda problem, cap=None: ("scan", 10, 0.0))
     s = optimise(scenario, place_model, seed=0, iterations=300)
     assert "restarts" not in s.stats_ and seen == [("scan", 10, 0.0)]
-    monkeypatch.setattr(run_module, "_count", lambda problem: ("scan", run_module.PLACE_PROOF_LIMIT + 1, 0.0))
+    monkeypatch.setattr(run_module, "_count", lambda problem, cap=None: ("scan", run_module.PLACE_PROOF_LIMIT + 1, 0.0))
     s = optimise(scenario, place_model, seed=0, iterations=300)
     assert len(s.stats_["restarts"]) == 4 and seen[-1][1] == run_module.PLACE_PROOF_LIMIT + 1
 

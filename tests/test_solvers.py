@@ -903,7 +903,15 @@ def test_other_shipped_scenarios_solve_to_optimal(name, icb_model, sicbl_model):
     problem = Problem.from_scenario(scenario, model)
     s = ExactSolver(problem)
     s.solve()
-    assert s.status_ == "optimal" and problem.violations(s.configuration_) == []
+    assert problem.violations(s.configuration_) == []
+    if name in ("mayoral_authorities_whole.toml", "london_as_one.toml"):
+        # At the legacy price a person above the soft ceiling costs 63 times less than today, so the answer proves
+        # a cap (about 13m) with too many candidates to search: it is reported with its gap, never as optimal.
+        soft = s.stats_["soft_ceiling"]
+        assert s.status_ == "feasible" and not soft["covers_every_configuration"]
+        assert soft["cap_searched"] < soft["cap_proven"] and s.bound_ < s.objective_
+    else:
+        assert s.status_ == "optimal"
     if name == "london_as_one.toml":
         london = np.flatnonzero(model.blocks.region_ods.to_numpy() == "Y56")
         assert frozenset(london.tolist()) in parts(s.configuration_)

@@ -22,11 +22,15 @@ from simulator.constraints import blocks_connected, group_labels, today_icb_sets
 from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.metrics.score import scorer
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
-from simulator.solvers.enumerate import connected_sets
+from simulator.solvers.enumerate import candidate_graph, enumeration_rules, population_cap, soft_threshold
 from simulator.solvers.explain import explain_infeasible
 from simulator.solvers.master import MasterBound, cut_strengthened_bound
+from simulator.solvers.scan import count_connected
+from simulator.solvers.term_bound import SoftCeiling
 
 _CHUNK = 50_000
+_RUNG = 1.5
+"""With a soft ceiling, how much the cap rises each time the candidates under it cannot form a configuration."""
 
 
 def masks_to_matrix(masks: list[int], n: int) -> sp.csr_matrix:
@@ -59,54 +63,74 @@ class ExactSolver(Solver):
         LP bound (status ``feasible``, gap reported) rather than attempt a MILP it cannot finish.
     max_moved_limit
         With ``max_moved`` (solved only as a direct MILP), give up above this many candidates.
+    explain
+        Explain an infeasible answer (False: a warm start needs no reasons).
+    lift_limit
+        With a soft ceiling, lift the cap to the one an answer proves only where that leaves at most this many
+        candidates (or ``max_candidates``, if fewer): costing them takes about 16 s a million.
+    contract_groups
+        Enumerate candidates over the groups the rules keep together, each contracted to one node
+        (:class:`simulator.solvers.enumerate.CandidateGraph`); False enumerates block by block, as a check (the
+        candidates that keep every group whole are the same).
     """
 
     name = "exact"
 
     def __init__(self, problem: Problem, seed: int = 0, time_limit: float | None = None, progress=None,
                  max_candidates: int = 3_000_000, direct_limit: int = 2_000, proof_limit: int = 30_000,
-                 max_moved_limit: int = 20_000, explain: bool = True):
+                 max_moved_limit: int = 20_000, explain: bool = True, contract_groups: bool = True,
+                 lift_limit: int = 1_000_000):
         super().__init__(problem, seed, time_limit, progress)
-        self.explain = explain  # False: an infeasible answer is not explained (a warm start needs no reasons)
+        self.contract_groups = contract_groups
+        self.lift_limit = lift_limit
+        self.explain = explain
         self.max_candidates = max_candidates
         self.direct_limit = direct_limit
         self.max_moved_limit = max_moved_limit
         self.proof_limit = proof_limit
 
     # ------------------------------------------------------------------ candidates
-    def candidates(self) -> tuple[sp.csr_matrix, np.ndarray]:
-        """Feasible candidate footprints (0/1 matrix) and their costs."""
+    lifts_soft_ceiling = True
+    """Whether :meth:`_solve` lifts the cap past a soft ceiling as far as the answer needs (see
+    :class:`SoftCeiling`); solvers over a given pool of footprints set it False."""
+
+    def candidates(self, cap: float | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Feasible candidate footprints (0/1 matrix) and their costs.
+
+        Parameters
+        ----------
+        cap
+            The most people a candidate may hold (default :func:`population_cap`). With a soft ceiling it counts
+            *effective* people: each group the rules keep together counts at most the ceiling
+            (:class:`SoftCeiling`); today's ICBs (and, with a soft ceiling, groups kept together) above the cap
+            are candidates standing alone all the same.
+        """
         p = self.problem
         m, cons = p.model, p.constraints
         if not cons.contiguity:
             raise ScenarioError("the exact solver builds footprints from connected blocks: with contiguity off, use "
                                 "the local_search solver")
         pop = p.population
-        cap = population_cap(p)
+        cap = population_cap(p) if cap is None else float(cap)
+        graph = candidate_graph(p, self.contract_groups)
         self.stats_["population_cap"] = cap
-        self.stats_["candidates_rule"] = (f"connected footprints of at most {cap:,.0f} people, and today's ICBs (or "
-                                          "groups the constraints keep together) standing alone above that")
-        region_nb, forbid = enumeration_rules(p)
-        neighbours = region_nb
-        # Locked ICBs take no part in enumeration: each is one fixed candidate, added below.
-        locked = np.zeros(m.n_blocks, dtype=bool)
-        for idx, _ in cons.locked:
-            locked[idx] = True
-        if locked.any():
-            neighbours = [np.array([], dtype=int) if locked[i] else nb[~locked[nb]] for i, nb in enumerate(neighbours)]
-        weight = np.where(locked, np.inf, pop)
-        allowed = (lambda sub, u: not (sub & forbid[u])) if cons.must_not_merge else None
+        counted = "people" if graph.threshold is None else "effective people (a group kept whole counts at most " \
+            f"{graph.threshold:,.0f})"
+        self.stats_["candidates_rule"] = (f"connected footprints of at most {cap:,.0f} {counted}, and today's ICBs "
+                                          "(or groups the constraints keep together) standing alone above that")
+        if graph.contraction.contracted:
+            self.stats_["enumeration_nodes"] = int(np.isfinite(graph.weight).sum())
         t = time.perf_counter()
         masks = []
-        for mask in connected_sets(neighbours, weight, cap, allowed, max_count=self.max_candidates + 1):
+        for mask in graph.block_sets(cap, max_count=self.max_candidates + 1):
             masks.append(mask)
             if len(masks) % 100_000 == 0:
                 self.progress(f"enumerated {len(masks):,} candidate footprints", 0.05)
-        if len(masks) > self.max_candidates:
+        if graph.enumerated > self.max_candidates:
             raise TooManyCandidates(f"more than {self.max_candidates:,} candidate footprints at {m.level} level: use "
                                     "the local_search solver, a coarser level or a lower population ceiling")
         have = set(masks)
-        for blocks in standing_alone_footprints(p):
+        for blocks in standing_alone_footprints(p, cap):
             mask = sum(1 << int(i) for i in blocks)
             if mask not in have:
                 masks.append(mask)
@@ -224,8 +248,109 @@ class ExactSolver(Solver):
     def _solve(self) -> None:
         t0 = time.perf_counter()
         self.progress("enumerating candidate footprints", 0.0)
-        C, costs = self.candidates()
+        if self.lifts_soft_ceiling and soft_threshold(self.problem) is not None:
+            self._solve_past_soft_ceiling(t0)
+            return
+        self._solve_over(*self.candidates(), t0)
+
+    def _solve_past_soft_ceiling(self, t0: float) -> None:
+        """Solve with a soft ceiling: footprints above it are candidates as far as an answer needs them.
+
+        The cap starts at the band's ceiling and rises by half at a time until the candidates can form a
+        configuration (or every connected footprint is a candidate, when nothing can). The answer then proves a
+        cap (:meth:`SoftCeiling.cap_for`) beyond which no footprint is in a configuration as good; if the answer is
+        proven optimal over the footprints searched, the candidates are enumerated up to that cap and solved again.
+        If that cap has more candidates than ``lift_limit``, the largest of two lower ones that fits is searched. Where the cap
+        searched falls short of the cap proven, the bound is lowered to what footprints above the cap searched
+        could score (status ``feasible``): the answer is never called optimal over footprints not searched.
+        """
+        p = self.problem
+        graph = candidate_graph(p, self.contract_groups)
+        soft = SoftCeiling(p, graph)
+        everything = soft.everything
+        cap = min(population_cap(p), everything)
+        base_stats, rungs, explain = dict(self.stats_), [], self.explain
+        self.explain = False  # explained once, at the end, if nothing is feasible
+        try:
+            while True:
+                self._reset(base_stats)
+                try:
+                    candidates = self.candidates(cap)
+                except TooManyCandidates as e:
+                    if not rungs:
+                        raise
+                    more = str(e)[0].lower() + str(e)[1:]
+                    raise TooManyCandidates(
+                        f"no configuration of footprints of at most {rungs[-1]['cap']:,} people meets the rules, and "
+                        f"with the soft ceiling lifted to {cap:,.0f} there are {more}") from None
+                self._solve_over(*candidates, t0)
+                rungs.append({"cap": round(cap), "candidates": self.stats_.get("candidates_feasible", 0),
+                              "status": SolverStatus(self.status_).value})
+                if self.configuration_ is not None or self.status_ is SolverStatus.NO_SOLUTION or cap >= everything:
+                    break
+                cap = min(everything, cap * _RUNG)
+                self.progress(f"no configuration under {rungs[-1]['cap']:,} people a footprint: the soft ceiling "
+                              f"lets the cap rise to {cap:,.0f}", 0.1)
+        finally:
+            self.explain = explain
+        if self.configuration_ is None:
+            if self.status_ is SolverStatus.INFEASIBLE:
+                self._infeasible(uncovered=self._uncovered)
+            self.stats_["soft_ceiling"] = {"rungs": rungs, "cap_searched": round(cap)}
+            return
+        target = soft.cap_for(self.objective_)
+        if target > cap and self.status_ is SolverStatus.OPTIMAL:
+            # Lifting the cap can only prove an answer that is proven over the footprints searched so far.
+            most = min(self.max_candidates, self.lift_limit)
+            fit = next((c for c in (target, cap + (target - cap) / 2, cap + (target - cap) / 4)
+                        if count_connected(graph.contraction.neighbours, graph.weight, c, most) <= most), None)
+            if fit is not None:
+                kept = (self.configuration_, self.objective_, self.status_, self.bound_, self.bound_method_,
+                        dict(self.stats_))
+                self._reset(base_stats)
+                self._solve_over(*self.candidates(fit), t0)
+                rungs.append({"cap": round(fit), "candidates": self.stats_.get("candidates_feasible", 0),
+                              "status": SolverStatus(self.status_).value})
+                if self.configuration_ is None or self.objective_ > kept[1]:  # out of time: keep the answer found
+                    (self.configuration_, self.objective_, self.status_, self.bound_, self.bound_method_,
+                     self.stats_) = kept
+                else:
+                    cap = fit
+                    target = min(target, soft.cap_for(self.objective_))
+        self._cover(soft, cap, target, rungs)
+
+    def _cover(self, soft: SoftCeiling, cap: float, target: float, rungs: list[dict]) -> None:
+        """Make the answer's bound hold over every configuration, not only those whose footprints are under
+        ``cap``: if the answer proves a cap (``target``) above the one searched, footprints above it could still
+        do better, by as much as :meth:`SoftCeiling.bound_beyond` allows."""
+        covered = target <= cap
+        self.stats_["soft_ceiling"] = {
+            "threshold": round(soft.threshold), "rate_per_person": soft.rate, "base_bound": soft.base,
+            "cap_proven": None if not np.isfinite(target) else round(target), "cap_searched": round(cap),
+            "covers_every_configuration": bool(covered), "rungs": rungs}
+        if covered:
+            return
+        beyond = soft.bound_beyond(cap)
+        if self.bound_ is None or beyond < self.bound_:
+            self.status_ = SolverStatus.FEASIBLE
+            self.set_bound(beyond, BoundMethod.TERM_WISE)
+        proven = "no size" if not np.isfinite(target) else f"{target:,.0f}"
+        why = (f"footprints above the soft ceiling were searched up to {cap:,.0f} effective people (the answer "
+               f"proves that none above {proven} can be in a better configuration); the bound allows for those in "
+               "between")
+        self.stats_["unproven_reason"] = "; ".join(r for r in (self.stats_.get("unproven_reason"), why) if r)
+
+    def _reset(self, stats: dict) -> None:
+        """Forget an answer (before solving again over other candidates)."""
+        self.configuration_, self.objective_, self.explanation_ = None, None, []
+        self.status_ = SolverStatus.NOT_RUN
+        self.set_bound(None, BoundMethod.NONE)
+        self.stats_ = dict(stats)
+
+    def _solve_over(self, C: sp.csr_matrix, costs: np.ndarray, t0: float) -> None:
+        """Solve the set-partitioning model over the candidates ``C`` with their ``costs``."""
         uncovered = np.flatnonzero(np.asarray(C.sum(axis=0)).ravel() == 0)
+        self._uncovered = uncovered if len(uncovered) else None
         if len(uncovered):
             self._infeasible(uncovered=uncovered)
             return
@@ -328,35 +453,14 @@ class ExactSolver(Solver):
                              if self.explain else ["not explained (explain=False)"])
 
 
-def population_cap(problem: Problem) -> float:
-    """Largest candidate footprint: the hard ceiling if the scenario has one, else the band's ceiling."""
-    cons = problem.constraints
-    return cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else problem.params.band[1]
-
-
-def enumeration_rules(problem: Problem) -> tuple[list[np.ndarray], list[int]]:
-    """Neighbours a candidate footprint may grow through (same NHS region when the scenario asks) and, per
-    block, the bitmask of blocks it must not share a footprint with (must-not-merge pairs)."""
-    m, cons = problem.model, problem.constraints
-    neighbours = m.neighbours
-    if cons.within_region:
-        region = m.blocks.region_ods.to_numpy()
-        neighbours = [nb[region[nb] == region[i]] for i, nb in enumerate(neighbours)]
-    forbid = [0] * m.n_blocks
-    for a, b in cons.must_not_merge:
-        forbid[a] |= 1 << int(b)
-        forbid[b] |= 1 << int(a)
-    return neighbours, forbid
-
-
-def standing_alone_footprints(problem: Problem) -> list[np.ndarray]:
+def standing_alone_footprints(problem: Problem, cap: float | None = None) -> list[np.ndarray]:
     """Candidate footprints that enumeration under the cap cannot reach: today's ICBs above the cap (they may
     stand alone, reported as out of band), ICBs holding locked blocks, and groups that constraints keep together
     (London as one) unless the ceiling is hard. Each is in one piece, in one region and breaks no must-not-merge
-    pair, like every enumerated candidate."""
+    pair, like every enumerated candidate. ``cap``: the cap of the enumeration (default :func:`population_cap`)."""
     m, cons = problem.model, problem.constraints
     pop = problem.population
-    cap = population_cap(problem)
+    cap = population_cap(problem) if cap is None else cap
     region_nb, forbid = enumeration_rules(problem)
     locked = np.zeros(m.n_blocks, dtype=bool)
     for idx, _ in cons.locked:

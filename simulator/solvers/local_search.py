@@ -12,7 +12,9 @@ from simulator.constraints import acute_per_block, blocks_connected, group_label
 from simulator.errors import ScenarioError
 from simulator.incremental import MoveEvaluator
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
+from simulator.solvers.enumerate import soft_threshold
 from simulator.solvers.exact import ExactSolver, _named
+from simulator.solvers.term_bound import SoftCeiling
 
 DEFAULT_TEMPERATURE = (0.02, 0.0002)
 """Start and end temperatures in score units (terms run 0..1, so these suit every level)."""
@@ -279,10 +281,16 @@ def lp_bound(problem: Problem, time_limit: float | None = None) -> float | None:
     float or None
         The bound, or None if there is none: contiguity is off (the candidates are connected footprints, so
         their relaxation would not bound a search that may leave them), or even the relaxation is infeasible.
+        With a soft ceiling the candidates stop at the band's ceiling, and the bound is lowered to what a
+        configuration with a footprint above it could score (``SoftCeiling.bound_beyond``).
     """
     if not problem.constraints.contiguity:
         return None
     s = ExactSolver(problem)
     C, costs = s.candidates()
     mb = s.relaxation(C, costs, time_limit=time_limit)
-    return float(mb.bound) + s.constant if mb.feasible else None
+    bound = float(mb.bound) + s.constant if mb.feasible else None
+    if soft_threshold(problem) is not None:
+        beyond = SoftCeiling(problem).bound_beyond(s.stats_["population_cap"])
+        bound = beyond if bound is None else min(bound, beyond)
+    return bound

@@ -205,6 +205,8 @@ def _to_global(local_sets: list[int], blocks: np.ndarray) -> list[int]:
 class _PoolSolver(ExactSolver):
     """The exact solver over a given pool of footprints instead of every connected one."""
 
+    lifts_soft_ceiling = False  # the pool is the space searched, whatever the ceiling
+
     def __init__(self, problem: Problem, masks: list[int], time_limit: float | None = None, **options):
         super().__init__(problem, time_limit=time_limit, **options)
         self._masks = masks

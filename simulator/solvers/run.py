@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 
 import numpy as np
@@ -10,17 +9,17 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from simulator.configuration import Configuration
-from simulator.constraints import PopulationLimit
 from simulator.errors import InputFileError, ScenarioError, TooManyCandidates
 from simulator.io import read_configuration_file
 from simulator.model import load_model
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverResult, SolverStatus
 from simulator.solvers.bound import enumerated_bound
+from simulator.solvers.enumerate import candidate_graph
 from simulator.solvers.exact import ExactSolver, population_cap
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
-from simulator.solvers.scan import FootprintScan
-from simulator.solvers.term_bound import term_bound
+from simulator.solvers.scan import FootprintScan, count_connected
+from simulator.solvers.term_bound import SoftCeiling, term_bound
 
 
 def refine(config: Configuration, model, allow_noncontiguous: bool | None = None) -> Configuration:
@@ -264,21 +263,22 @@ class AutoSolver(Solver):
             """What is left of the time limit (at least a second, so that every stage runs)."""
             return None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
 
-        if solver == "auto" and model.level == "place" and problem.constraints.contiguity and _cap_can_hold(problem):
+        if solver == "auto" and model.level == "place" and problem.constraints.contiguity:
+            # Count first, by the compiled walk over the graph the exact solver enumerates (each group kept whole
+            # one node): a few milliseconds, where enumerating up to the limit in Python takes seconds.
+            graph = candidate_graph(problem)
+            cap = population_cap(problem)
+            counted_nodes = count_connected(graph.contraction.neighbours, graph.weight, cap, PLACE_EXACT_LIMIT)
             try:
-                s = _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
-                if s.configuration_ is not None or _ceiling_is_hard(problem):
-                    return s
-                # Candidates stop at the band's ceiling; a soft ceiling lets footprints pass it, which the local
-                # search can do.
-                skipped = {"exact_not_used": "no configuration of footprints under the band's ceiling meets the "
-                                             "rules, and the ceiling is soft: the local search may pass it",
-                           "exact_attempt_s": round(time.perf_counter() - began, 3)}
+                if counted_nodes > PLACE_EXACT_LIMIT:
+                    raise TooManyCandidates(
+                        f"more than {PLACE_EXACT_LIMIT:,} candidate footprints at place level (of at most "
+                        f"{cap:,.0f} people, each group kept whole taken as one block)")
+                # With a soft ceiling the exact solver lifts its cap as far as the answer needs (or reports how
+                # far its proof reaches), so its answer stands whatever the ceiling.
+                return _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
             except TooManyCandidates as e:
                 skipped = {"exact_not_used": str(e), "exact_attempt_s": round(time.perf_counter() - began, 3)}
-        if not skipped and solver == "auto" and model.level == "place" and not _cap_can_hold(problem):
-            skipped = {"exact_not_used": "the scenario's footprints cannot all fit under the band's ceiling, which "
-                                         "is soft: the local search may pass it"}
         start = problem.start
         warm_s = 0.0
         if solver == "auto" and model.level == "place":
@@ -292,7 +292,8 @@ class AutoSolver(Solver):
             if restarts > 1 and _proof_may_run(problem, solver, left()):
                 # Where the candidates can be walked, the proof finds the best answer whatever the local
                 # search's: count them first, and restart the local search only where the proof cannot follow.
-                counted = _count(problem)
+                # (With a soft ceiling the start's objective sets the walk's cap: the answer's can only be lower.)
+                counted = _count(problem, _walk_cap(problem, problem.objective(start.assignment)))
                 if counted[1] <= PLACE_PROOF_LIMIT:
                     restarts = 1
         s = _restarted_local_search(problem, start, seed, left(), iterations, restarts,
@@ -326,9 +327,11 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
 
 def _term_bound(problem: Problem, s: Solver) -> None:
     """Give a place-level answer the term-wise bound (``simulator.solvers.term_bound``): instant and always
-    valid, if wide; the exact proof replaces it when it does better."""
+    valid, if wide; the exact proof replaces it when it does better. With a soft ceiling it is taken over the
+    footprints a configuration as good as the answer can hold (:class:`SoftCeiling`): any other scores more than
+    the answer, which is above the bound anyway."""
     t = time.perf_counter()
-    tb = term_bound(problem)
+    tb = term_bound(problem, cap=None if _ceiling_is_hard(problem) else _walk_cap(problem, s.objective_))
     s.runtime_ += time.perf_counter() - t
     s.add_time("term_bound", time.perf_counter() - t)
     _set_bound(s, tb.bound, BoundMethod.TERM_WISE)
@@ -340,6 +343,15 @@ def _set_bound(s: Solver, bound: float, method: BoundMethod) -> None:
     if s.bound_ is not None and bound <= s.bound_:
         return
     s.set_bound(min(bound, s.objective_), method)
+
+
+def _walk_cap(problem: Problem, objective: float) -> float:
+    """The most people a footprint walked for a proof may hold: the population cap; with a soft ceiling, as many
+    as a footprint of a configuration scoring no more than ``objective`` can hold (:class:`SoftCeiling`)."""
+    if _ceiling_is_hard(problem):
+        return population_cap(problem)
+    soft = SoftCeiling(problem)
+    return soft.real_cap(soft.cap_for(objective))
 
 
 def _cap_can_hold(problem: Problem) -> bool:
@@ -361,17 +373,16 @@ def _ceiling_is_hard(problem: Problem) -> bool:
 
 
 def _proof_may_run(problem: Problem, solver: str, time_limit: float | None) -> bool:
-    """Whether ``auto`` will try to prove a place-level answer (contiguity on, a hard ceiling, since the walk
-    visits footprints under it only, and time enough to count)."""
+    """Whether ``auto`` will try to prove a place-level answer (contiguity on, and time enough to count)."""
     return (solver == "auto" and problem.model.level == "place" and problem.constraints.contiguity
-            and _ceiling_is_hard(problem) and (time_limit is None or time_limit >= _PROOF_MIN_S))
+            and (time_limit is None or time_limit >= _PROOF_MIN_S))
 
 
-def _count(problem: Problem) -> tuple["FootprintScan", int, float]:
-    """The problem's walk of candidate footprints, how many there are (counting stops past
-    ``PLACE_PROOF_LIMIT``), and the seconds the count took."""
+def _count(problem: Problem, cap: float | None = None) -> tuple["FootprintScan", int, float]:
+    """The problem's walk of candidate footprints (under ``cap`` people, default the population cap), how many
+    there are (counting stops past ``PLACE_PROOF_LIMIT``), and the seconds the count took."""
     t = time.perf_counter()
-    scan = FootprintScan(problem)
+    scan = FootprintScan(problem, cap=cap)
     count = scan.count(PLACE_PROOF_LIMIT)
     return scan, count, time.perf_counter() - t
 
@@ -386,7 +397,12 @@ def _prove(problem: Problem, s: Solver, time_limit: float | None, progress,
                                      "candidate footprints for a proof")
         return
     t = time.perf_counter()
-    scan, count, _ = counted or _count(problem)
+    cap = _walk_cap(problem, s.objective_)
+    if counted is not None and counted[0].cap != cap:
+        counted = None  # counted under a soft ceiling for the start's objective: the answer's cap is lower
+    scan, count, _ = counted or _count(problem, cap)
+    if not _ceiling_is_hard(problem):
+        s.stats_["proof_population_cap"] = round(scan.cap)
     if count > PLACE_PROOF_LIMIT:
         s.stats_["proof_not_run"] = (f"more than {PLACE_PROOF_LIMIT:,} candidate footprints: too many to price "
                                      "exactly; the bound is the term-wise one (see docs/solvers.md)")
@@ -417,14 +433,9 @@ def _exact(problem: Problem, solver: str, seed: int, time_limit: float | None, i
     s = ExactSolver(problem, seed=seed, time_limit=time_limit, progress=progress, **options)
     s.solve()
     if s.configuration_ is not None and s.status_ is not SolverStatus.OPTIMAL and solver == "auto":
-        # Polish an unproven answer with the local search, keeping the exact solver's bound. The bound holds
-        # over the exact solver's candidates (footprints up to the population cap, or today's ICBs standing
-        # alone), so the polish keeps to them too.
-        capped = copy.copy(problem)
-        capped.constraints = copy.copy(problem.constraints)
-        if not (capped.constraints.ceiling and capped.constraints.ceiling.hard):
-            capped.constraints.ceiling = PopulationLimit(s.stats_["population_cap"], hard=True)
-        ls = LocalSearchSolver(capped, seed=seed, start=s.configuration_, iterations=iterations,
+        # Polish an unproven answer with the local search, keeping the exact solver's bound, which holds over
+        # every configuration (with a soft ceiling too: see ExactSolver._cover).
+        ls = LocalSearchSolver(problem, seed=seed, start=s.configuration_, iterations=iterations,
                                progress=progress)
         ls.solve()
         s.runtime_ += ls.runtime_
@@ -444,10 +455,12 @@ def sicbl_warm_start(scenario, model, problem: Problem, seed: int = 0, time_limi
                         baseline=model.baseline)
     coarse_problem = Problem.from_scenario(scenario, coarse, start=Configuration.baseline(coarse))
     if not _cap_can_hold(coarse_problem):
-        return None  # the exact solver's candidates stop at the ceiling: it could only prove there is no answer
+        return None  # no configuration under the ceiling: a start is not worth lifting a soft one for
     try:
         warm = ExactSolver(coarse_problem, seed=seed, time_limit=time_limit and time_limit / 2,
-                           progress=progress, explain=False).solve()
+                           progress=progress, explain=False)
+        warm.lifts_soft_ceiling = False  # a start, not an answer: footprints under the band's ceiling will do
+        warm = warm.solve()
     except ScenarioError:  # e.g. max_moved on too many candidates: start from the scenario's start instead
         return None
     if warm.configuration is None:

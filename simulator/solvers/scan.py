@@ -41,7 +41,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from simulator.metrics.score import SPREAD_TERMS, TERM_NAMES, FootprintScorer, scorer
 from simulator.solvers.base import Problem
-from simulator.solvers.exact import enumeration_rules, population_cap
+from simulator.solvers.enumerate import enumeration_rules, population_cap
 
 try:
     import numba
@@ -341,6 +341,9 @@ class FootprintScan:
         the minimum found).
     workers
         Threads walking from different roots at once (default: one per core).
+    cap
+        The most people a footprint holds (default ``population_cap``; with a soft ceiling, the caller passes
+        the cap an answer proves: ``simulator.solvers.exact.SoftCeiling``).
 
     Attributes
     ----------
@@ -349,14 +352,14 @@ class FootprintScan:
         :class:`Bounds`).
     """
 
-    def __init__(self, problem: Problem, workers: int | None = None):
+    def __init__(self, problem: Problem, workers: int | None = None, cap: float | None = None):
         if numba is None:  # pragma: no cover
             raise ImportError("the enumeration bound needs numba: pip install numba")
         self.problem = problem
         self.workers = workers or os.cpu_count() or 1
         sc = scorer(problem.model, problem.params)
         self.prices = walk_prices(sc)
-        self.cap = population_cap(problem)
+        self.cap = population_cap(problem) if cap is None else float(cap)
         self.free = problem.free_blocks
         free = np.flatnonzero(self.free)
         nbptr, nbidx = free_neighbours(problem, self.free)
@@ -613,6 +616,25 @@ def _blocks(sc: FootprintScorer, free: np.ndarray) -> Blocks:
 def _max_depth(weight: np.ndarray, cap: float) -> int:
     """Most blocks a candidate can hold: the smallest of these blocks that fit under the cap."""
     return max(1, int(np.searchsorted(np.cumsum(np.sort(weight)), cap, side="right")))
+
+
+def count_connected(neighbours: list[np.ndarray], weight: np.ndarray, cap: float, limit: int) -> int:
+    """Connected sets of total ``weight`` at most ``cap`` in a graph (of blocks, or of contracted groups: see
+    ``simulator.solvers.enumerate.contract``), counted by the compiled walk: ``limit + 1`` if there are more.
+
+    Must-not-merge pairs are not checked, so this is at least the count the exact solver's enumeration yields.
+    """
+    weight = np.asarray(weight, dtype=np.float64)
+    ptr = np.r_[0, np.cumsum([len(x) for x in neighbours])].astype(np.int64)
+    idx = np.concatenate([np.asarray(x, dtype=np.int64) for x in neighbours] + [np.zeros(0, dtype=np.int64)])
+    ok = np.isfinite(weight) & (weight <= cap)
+    if not ok.any():
+        return 0
+    g = Graph(ptr, idx, weight, float(cap), _max_depth(weight[ok], cap), np.flatnonzero(ok).astype(np.int64),
+              np.zeros((0, 0)))
+    roots = np.flatnonzero(ok).astype(np.int64)
+    total = _count(g, _new_frontier(g), np.zeros(g.max_depth + 1), roots, int(limit))
+    return min(int(total), int(limit) + 1)
 
 
 # Reference counting off where numba allows it: the walks allocate nothing (their arrays come from Python, which

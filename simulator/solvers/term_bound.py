@@ -28,6 +28,7 @@ from scipy.sparse.csgraph import connected_components
 from simulator.constraints import today_icb_sets
 from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
+from simulator.solvers.enumerate import CandidateGraph, candidate_graph, soft_threshold
 from simulator.solvers.scan import free_neighbours, people_between
 
 
@@ -48,13 +49,18 @@ class TermBound:
     parts: dict[str, float] = field(default_factory=dict)
 
 
-def term_bound(problem: Problem) -> TermBound:
+def term_bound(problem: Problem, cap: float | None = None) -> TermBound:
     """Bound ``problem``'s objective below, term by term (see the module's docstring).
 
     Parameters
     ----------
     problem
         The problem: its weights, locked blocks, hard ceiling, contiguity and region rules are used.
+    cap
+        The most people a footprint holds, if less than the hard ceiling (or than anything, with a soft one):
+        the bound then holds over the configurations whose footprints keep to it (today's ICBs above it may
+        still stand alone). With a soft ceiling, ``simulator.solvers.exact.SoftCeiling`` gives a cap that every
+        configuration as good as an answer keeps to.
 
     Returns
     -------
@@ -76,7 +82,7 @@ def term_bound(problem: Problem) -> TermBound:
     if not free.any():
         return TermBound(fixed, parts)
     pop = problem.population
-    largest = _largest_footprint(problem)
+    largest = _largest_footprint(problem, cap)
     share = _can_share(problem, free, largest)
     if w["flow_leakage"] and sc.flow_total:
         parts["flow_leakage"] = w["flow_leakage"] * _sure_leakage(sc, free, share) / sc.flow_total
@@ -107,16 +113,74 @@ def term_bound(problem: Problem) -> TermBound:
         # Every one of today's ICBs with a free block is in at least one footprint (the offset takes one each).
         parts["icbs_split"] = w["icbs_split"] * len(set(sc._block_icb[free].tolist()))
     if w["statutory_bodies"]:
-        parts["statutory_bodies"] = w["statutory_bodies"] * _fewest_footprints(problem, free)
+        parts["statutory_bodies"] = w["statutory_bodies"] * _fewest_footprints(problem, free, largest)
     return TermBound(float(fixed + sum(v for k, v in parts.items() if k != "fixed footprints")), parts)
 
 
-def _largest_footprint(problem: Problem) -> tuple[float, np.ndarray]:
-    """The most people a footprint may hold (the hard ceiling; ``inf`` without one), and each block's today's
-    ICB's people where that ICB is above it (it may stand alone) or 0."""
+class SoftCeiling:
+    """How far past a soft ceiling a footprint can be and still be in a configuration as good as a given one.
+
+    Above the ``threshold`` (:func:`soft_threshold`) a footprint costs at least ``rate`` per person: the band
+    term's weight per 100,000 people plus the ceiling's penalty per person. That cost is a convex function of the
+    footprint's people that is 0 at 0, so it is superadditive: a footprint costs at least what its parts would cost
+    apart. Every configuration keeps each group the rules keep together (a node of :class:`CandidateGraph`) in one
+    footprint, and every other part of the objective is at least the term-wise bound
+    (``simulator.solvers.term_bound``). So a configuration holding a footprint ``F`` scores at least
+
+        ``base + rate * (effective(F) - threshold)``,
+
+    where ``base`` is the term-wise bound plus what each node costs above the threshold on its own, and
+    ``effective(F)`` sums ``F``'s nodes' people, each counted at most up to the threshold. No footprint of more
+    effective people than :meth:`cap_for` gives can be in a configuration scoring no more than the objective.
+    """
+
+    def __init__(self, problem: Problem, graph: CandidateGraph | None = None):
+        self.problem = problem
+        graph = graph or candidate_graph(problem)
+        self.threshold = soft_threshold(problem)
+        if self.threshold is None:
+            raise ValueError("SoftCeiling needs a problem whose ceiling is soft")
+        c = problem.constraints.ceiling
+        sc = scorer(problem.model, problem.params)
+        self.rate = float(sc.band_per_person + c.penalty_per_person)
+        free = np.isfinite(graph.people)
+        self.excess_people = float(np.maximum(graph.people[free] - self.threshold, 0.0).sum())
+        self.everything = float(graph.weight[free].sum())
+        self.base = float(term_bound(problem).bound + self.rate * self.excess_people)
+
+    def cap_for(self, objective: float) -> float:
+        """The most effective people a footprint in a configuration scoring no more than ``objective`` can hold
+        (``inf`` if the ceiling costs nothing to pass). The term-wise bound is taken again over the footprints
+        this first allows (fewer blocks can then share one), which can only lower the cap."""
+        if self.rate <= 0:
+            return np.inf
+        cap = self._cap(objective, self.base)
+        # Every configuration as good as ``objective`` has footprints of at most ``cap`` effective people, hence
+        # at most ``real_cap(cap)`` people: the term-wise bound over such footprints holds for all of them.
+        base = float(term_bound(self.problem, cap=self.real_cap(cap)).bound + self.rate * self.excess_people)
+        return min(cap, self._cap(objective, base))
+
+    def _cap(self, objective: float, base: float) -> float:
+        slack = max(0.0, objective - base)
+        return (self.threshold + slack / self.rate) * (1 + 1e-9) + 1.0  # a person's room for rounding
+
+    def real_cap(self, cap: float) -> float:
+        """The most people a footprint of at most ``cap`` effective people can hold."""
+        return cap + self.excess_people
+
+    def bound_beyond(self, cap: float) -> float:
+        """A bound below every configuration holding a footprint of more than ``cap`` effective people."""
+        return self.base + self.rate * max(0.0, cap - self.threshold)
+
+
+def _largest_footprint(problem: Problem, cap: float | None = None) -> tuple[float, np.ndarray]:
+    """The most people a footprint may hold (the hard ceiling, or ``cap`` if lower; ``inf`` without either), and
+    each block's today's ICB's people where that ICB is above it (it may stand alone) or 0."""
     m, cons = problem.model, problem.constraints
     pop = problem.population
     ceiling = cons.ceiling.value if (cons.ceiling and cons.ceiling.hard) else np.inf
+    if cap is not None:
+        ceiling = min(ceiling, float(cap))
     big = np.zeros(m.n_blocks)
     for g in today_icb_sets(m):
         if pop[g].sum() > ceiling:
@@ -211,9 +275,9 @@ def _sure_leakage(sc, free: np.ndarray, share: np.ndarray) -> float:
     return float(flows.sum() - flows[keep].sum())
 
 
-def _fewest_footprints(problem: Problem, free: np.ndarray) -> int:
+def _fewest_footprints(problem: Problem, free: np.ndarray, largest: tuple[float, np.ndarray]) -> int:
     """Fewest footprints the free blocks can form: one per connected piece (with contiguity), and enough that
-    none is above a hard ceiling."""
+    none is above the most people a footprint may hold (today's ICBs above it may stand alone)."""
     m, cons = problem.model, problem.constraints
     idx = np.flatnonzero(free)
     fewest = 1
@@ -229,9 +293,10 @@ def _fewest_footprints(problem: Problem, free: np.ndarray) -> int:
                     cols.append(pos[j])
         G = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(idx), len(idx)))
         fewest = int(connected_components(G, directed=False)[0])
-    if cons.ceiling and cons.ceiling.hard and cons.ceiling.value > 0:
+    ceiling = largest[0]
+    if np.isfinite(ceiling) and ceiling > 0:
         # Today's ICBs above the ceiling may stand alone: no footprint holds more than the largest of those.
         pop = problem.population
-        largest = max([cons.ceiling.value] + [float(pop[g].sum()) for g in today_icb_sets(m)])
-        fewest = max(fewest, int(np.ceil(pop[idx].sum() / largest - 1e-9)))
+        most = max([ceiling] + [float(pop[g].sum()) for g in today_icb_sets(m)])
+        fewest = max(fewest, int(np.ceil(pop[idx].sum() / most - 1e-9)))
     return fewest
