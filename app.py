@@ -27,7 +27,7 @@ from simulator.model import load_model
 from simulator.scenario import Scenario, load_scenario
 from simulator.solvers import BoundMethod
 from simulator.solvers.run import optimise, start_configuration
-from simulator.workspace import ScenarioStore, Workspace, diff, parse_upload, scenario_toml
+from simulator.workspace import ScenarioStore, Workspace, diff, optimiser_rules, parse_upload, scenario_toml
 
 LEVELS = {"icb2026": "Today's ICBs (36, from April 2026)", "icb2024": "ICBs of 2024 (42)",
           "sicbl": "Sub-ICB location (106)", "place": "Place (sub-ICB x council, 328)"}
@@ -178,7 +178,10 @@ with st.sidebar:
     st.header("Optimiser")
     within_region = st.checkbox("Stay within NHS regions", value=False, key="opt_region")
     floor_hard = st.checkbox("Band floor is a hard limit", value=False, key="opt_floor")
-    keep_councils = st.checkbox("Keep each council whole", value=False, key="opt_councils")
+    keep_councils = st.checkbox("Keep each district council whole", value=False, key="opt_councils")
+    keep_upper_tier = st.checkbox("Keep each upper-tier council whole", value=False, key="opt_upper_tier",
+                                  help="County councils and unitaries, the councils paired with ICBs; at least 98% "
+                                       "of each council's residents in one footprint (best-fit slivers aside)")
     keep_authorities = st.checkbox("Keep each authority whole", value=False, key="opt_authorities")
     min_acute = st.number_input("At least this many acute trusts per footprint", 0, 5, 0, key="opt_acute")
     iterations = st.number_input("Local-search moves (place level)", 1000, 200000, 20000, 1000, key="opt_iters")
@@ -192,19 +195,10 @@ model = ws.model
 running = st.empty()  # emptied when the run ends, so Cancel and the progress bar go with it
 if run:
     rules = st.session_state.get("scenario_rules")
-    # A scenario's own rules, with the toggles below on top where they say more.
-    constraints = dict(rules[1]) if rules and rules[1] else {}
-    constraints.update({"contiguity": True})
-    if within_region:
-        constraints["within_region"] = True
-    if floor_hard:
-        constraints["population_floor"] = {"value": ws.params.band[0], "hard": True}
-    if keep_councils:
-        constraints["keep_whole"] = ["lad"]
-    if keep_authorities:
-        constraints["authorities_whole"] = True
-    if min_acute:
-        constraints["min_acute_trusts"] = int(min_acute)
+    constraints = optimiser_rules(rules[1] if rules else None, within_region=within_region,
+                                  floor=ws.params.band[0] if floor_hard else None, keep_districts=keep_councils,
+                                  keep_upper_tier=keep_upper_tier, keep_authorities=keep_authorities,
+                                  min_acute_trusts=int(min_acute))
     scenario = Scenario(name="app", level=model.level, params=ws.params, constraints=constraints,
                         baseline=model.baseline)
     st.session_state["before_optimiser"] = (model.level, ws.configuration, ws.evaluation())
@@ -358,6 +352,13 @@ with tabs[3]:
     st.dataframe(styled(ev.networks), hide_index=True, width="stretch")
 with tabs[4]:
     st.dataframe(styled(ev.authorities), hide_index=True, width="stretch")
+    st.write(f"Upper-tier councils (county councils and unitaries) split: **{o['upper_tier_councils_split']}** of "
+             f"{o['upper_tier_councils']} (more than {o['upper_tier_tolerance']:.0%} of their residents outside the "
+             f"footprint holding most); {people(o['upper_tier_people_in_smaller_parts'])} people in the smaller parts. "
+             "Below, every council with residents in more than one footprint.")
+    councils = ev.councils
+    st.dataframe(styled(councils[councils.n_footprints > 1].sort_values("share_in_one_footprint")), hide_index=True,
+                 width="stretch")
 with tabs[5]:
     today_key = f"today_{model.level}"
     if st.session_state.get(today_key, (None,))[0] != ws.params:

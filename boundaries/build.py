@@ -10,6 +10,7 @@ import pandas as pd
 
 from boundaries import aggregate
 from boundaries.authorities import authority_overlap, load_authorities
+from boundaries.councils import council_overlap, load_councils
 from boundaries.finance import build_finance
 from boundaries.geography import BlockGeography, build_geography, canonical_level, load_lookups
 from boundaries.providers import Providers, build_providers
@@ -29,6 +30,8 @@ class ModelInputs:
     authority_overlap: np.ndarray
     totals: dict[str, float]
     lad_block_population: pd.DataFrame | None = None
+    councils: pd.DataFrame | None = None  # upper-tier councils: code, name, type
+    council_overlap: np.ndarray | None = None  # block x upper-tier council, Census 2021 residents
 
 
 def _lad_block_population(lsoa: pd.DataFrame, blocks: pd.DataFrame, level: str) -> pd.DataFrame:
@@ -57,7 +60,9 @@ def build_inputs(data_dir: Path, level: str, estuary_links: bool = False) -> Mod
     providers = build_providers(data_dir, level, geo.blocks, geo.geometry, lbp)
     auth, members = load_authorities(data_dir, set(lookups["lad"].lad_code))
     overlap = authority_overlap(auth, members, lbp, len(geo.blocks))
-    return ModelInputs(level, geo, figures, estimated, providers, auth, overlap, totals, lbp)
+    councils, districts = load_councils(data_dir, lookups["lad"])
+    return ModelInputs(level, geo, figures, estimated, providers, auth, overlap, totals, lbp, councils,
+                       council_overlap(councils, districts, lbp, len(geo.blocks)))
 
 
 def _icb2026_inputs(data_dir: Path, estuary_links: bool) -> ModelInputs:
@@ -73,5 +78,6 @@ def _icb2026_inputs(data_dir: Path, estuary_links: bool) -> ModelInputs:
     providers = aggregate.aggregate_providers(place.providers, groups, len(blocks))
     overlap = aggregate.group_matrix(groups, len(blocks)) @ place.authority_overlap
     lbp = aggregate.aggregate_lad_population(place.lad_block_population, groups)
+    councils = np.asarray(aggregate.group_matrix(groups, len(blocks)) @ place.council_overlap)
     return ModelInputs("icb2026", geo, figures, estimated, providers, place.authorities, np.asarray(overlap), totals,
-                       lbp)
+                       lbp, place.councils, councils)

@@ -30,5 +30,10 @@ def data_summary(data_dir: Path) -> list[str]:
                          f"({int((nets.evidence == 'inferred').sum())} inferred); acute trusts in no network: "
                          f"{int((t.acute & ~t.code.isin(nets.trust)).sum())}")
             lines.append(f"authorities: {len(inp.authorities)} ({int(inp.authorities.mayoral.sum())} mayoral)")
+            plural = {"county council": "county councils", "unitary authority": "unitary authorities",
+                      "metropolitan district": "metropolitan districts", "London borough": "London boroughs"}
+            types = inp.councils.type.value_counts()
+            lines.append(f"upper-tier councils: {len(inp.councils)} ("
+                         + ", ".join(f"{n} {plural.get(k, k)}" for k, n in types.items()) + ")")
     lines.append("all checks passed")
     return lines

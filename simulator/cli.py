@@ -232,6 +232,10 @@ def _summary(evaluation) -> str:
               f"pathology networks split {o['pathology_networks_split']}/{o['pathology_networks']}; "
               f"authorities split {o['authorities_split']}/{o['authorities']}; footprints crossing regions "
               f"{o['footprints_crossing_regions']}",
+              f"upper-tier councils split {o['upper_tier_councils_split']}/{o['upper_tier_councils']} (more than "
+              f"{o['upper_tier_tolerance']:.0%} of residents outside the main footprint"
+              + (f": {', '.join(o['upper_tier_councils_split_names'])}" if o['upper_tier_councils_split'] else "")
+              + f"); {o['upper_tier_people_in_smaller_parts']:,.0f} people in the smaller parts of councils",
               f"running-cost allowance {_fmt_money(o['running_cost_allowance_estimate_gbp'])} "
               f"(today {_fmt_money(o['running_cost_allowance_today_gbp'])}, saving "
               f"{_fmt_money(o['running_cost_saving_gbp'])}; a 50% cut means {_fmt_money(o['running_cost_target_gbp'])})",

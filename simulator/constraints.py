@@ -11,8 +11,12 @@ import scipy.sparse as sp
 from simulator.configuration import Configuration
 from simulator.errors import ScenarioError
 from simulator.metrics.authorities import SPLIT_TOLERANCE, selected
+from simulator.metrics.councils import UPPER_TIER_TOLERANCE
 
-KEEP_WHOLE_UNITS = ("icb", "sicbl", "lad")
+KEEP_WHOLE_UNITS = ("icb", "sicbl", "lad", "utla")
+"""Units ``constraints.keep_whole`` can keep in one footprint: today's ICBs, sub-ICB locations, local authority
+districts, and upper-tier councils (county councils and unitaries; at least ``1 - upper_tier_tolerance`` of each
+council's residents in one footprint)."""
 
 
 @dataclass
@@ -352,6 +356,11 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
         keep = [keep]
     if not isinstance(keep, list) or any(k not in KEEP_WHOLE_UNITS for k in keep):
         raise ScenarioError(f"{source}: constraints.keep_whole must list some of {', '.join(KEEP_WHOLE_UNITS)}")
+    tolerance = raw.get("upper_tier_tolerance", UPPER_TIER_TOLERANCE)
+    if (not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not np.isfinite(tolerance)
+            or not 0 <= tolerance < 0.5):
+        raise ScenarioError(f"{source}: constraints.upper_tier_tolerance must be a share from 0 up to (not "
+                            f"including) 0.5, not {tolerance!r}")
     b = model.blocks
     # Keeping a unit whole binds only the blocks the scenario may move: a council straddling an ICB locked to today
     # keeps its free part together, and the locked part stays where it is.
@@ -360,6 +369,9 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
         locked_blocks[idx] = True
     first = len(c.groups)
     for unit in keep:
+        if unit == "utla":
+            c.groups += _council_groups(model, float(tolerance))
+            continue
         col = {"icb": "icb_code", "sicbl": "sicbl_code", "lad": "lad_code"}[unit]
         if unit != "icb" and (b[col] == "").all():
             # At ICB level a sub-ICB location or a council lies within one ICB, or straddles ICBs: keep the
@@ -409,6 +421,31 @@ def _lad_groups_at_coarse_level(model) -> list[tuple[np.ndarray, str]]:
         idx = np.flatnonzero(row >= SPLIT_TOLERANCE)
         if len(idx) > 1:
             out.append((idx, f"local authority {lad}"))
+    return out
+
+
+def _council_groups(model, tolerance: float) -> list[tuple[np.ndarray, str]]:
+    """Each upper-tier council's *core* blocks, which must share a footprint: all the blocks holding its residents
+    but the smallest parts, dropped while together they hold at most ``tolerance`` of its residents (best-fit
+    slivers; those blocks are free). The core then holds at least ``1 - tolerance`` of the council's residents.
+
+    At place level a block lies in one council; at sub-ICB and ICB level a block may hold parts of several, and the
+    councils it shares chain their cores into one footprint."""
+    O = model.council_overlap
+    names = model.councils.name.to_numpy()
+    out = []
+    for k in range(O.shape[1]):
+        col = O[:, k]
+        total = col.sum()
+        held = np.flatnonzero(col > 0)
+        if total <= 0 or len(held) < 2:
+            continue
+        # Smallest parts first (ties by block, so the rule does not depend on the order of the data).
+        order = held[np.lexsort((held, col[held]))]
+        dropped = np.searchsorted(np.cumsum(col[order]), tolerance * total * (1 + 1e-12), side="right")
+        core = np.sort(order[dropped:])
+        if len(core) > 1:
+            out.append((core, f"upper-tier council {names[k]}"))
     return out
 
 

@@ -341,7 +341,8 @@ _SCALARS = ("population", "band_status", "in_band", "persons_outside_band", "pop
             "primary_care_per_head_spread", "prescribing_per_head", "prescribing_per_head_spread",
             "prescribing_need_index", "gp_payments_per_head", "at_stake_gbp", "at_stake_need_adjusted_gbp",
             "partners", "winners", "losers", "localisation_index", "n_regions", "n_acute_trusts", "n_major_trusts",
-            "crosses_authority_boundary", "running_cost_allowance_estimate_gbp", "imd_score", "core_allocation_gbp")
+            "crosses_authority_boundary", "upper_tier_people_outside_majority", "running_cost_allowance_estimate_gbp",
+            "imd_score", "core_allocation_gbp")
 
 
 def footprint_features(model, config, evaluation) -> dict[str, Any]:
@@ -354,7 +355,7 @@ def footprint_features(model, config, evaluation) -> dict[str, Any]:
         props = {"footprint": config.names[f], "level": model.level, "members": list(row.members),
                  "member_names": list(row.member_names),
                  "population_measure": evaluation.params.population_measure,
-                 "regions": list(row.regions)}
+                 "regions": list(row.regions), "upper_tier_councils_split": list(row.upper_tier_councils_split)}
         props.update({k: _jsonable(row[k]) for k in _SCALARS})
         feats.append({"type": "Feature", "properties": props, "geometry": _geometry_json(geoms[f])})
     return {"type": "FeatureCollection", "features": feats}
@@ -373,7 +374,7 @@ def _csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
 def outputs(model, config, evaluation) -> dict[str, str]:
     """File name -> content of everything ``evaluate`` writes (computed in memory first)."""
     fp_rows = _jsonable(evaluation.footprints.to_dict(orient="records"))
-    cols = ["footprint", "n_members", *_SCALARS, "regions", "members", "member_names"]
+    cols = ["footprint", "n_members", *_SCALARS, "regions", "upper_tier_councils_split", "members", "member_names"]
     assignment = [{"unit_code": c, "footprint": config.names[f], "unit_name": n, "level": model.level}
                   for c, n, f in zip(model.blocks.code, model.blocks.name, config.assignment)]
     return {

@@ -21,7 +21,7 @@ from boundaries.geography import DEFAULT_BASELINE, canonical_level, check_baseli
 from boundaries.sources import REQUIRED_FILES, cache_dir, resolve_data_dir
 from simulator.errors import DataError
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # 2: upper-tier councils
 
 
 @dataclass
@@ -32,7 +32,8 @@ class Model:
     ``("trust", ods)``, ``("network", id)`` and ``("authority", code)``; its edges carry a ``kind``:
     ``adjacent`` (block-block; ``border`` is ``land``, ``estuary`` or ``sea``), ``hosts`` (block-trust),
     ``flow`` (block-trust; ``persons`` and ``proportion`` of the block's residents' admissions),
-    ``member`` (trust-network; ``role``, ``evidence``) and ``overlap`` (block-authority; ``population``).
+    ``member`` (trust-network; ``role``, ``evidence``), ``overlap`` (block-authority; ``population``) and
+    ``council`` (block-upper-tier council, node ``("council", code)``; ``population``).
     The arrays below are compiled from it for speed.
 
     Attributes
@@ -57,6 +58,10 @@ class Model:
         Block index hosting each trust (-1 if it cannot be placed at this level).
     authority_overlap
         Block x authority matrix of Census 2021 residents in both.
+    councils
+        The upper-tier councils (county councils and unitaries): ``code``, ``name``, ``type``.
+    council_overlap
+        Block x upper-tier council matrix of Census 2021 residents in both (at place level, one council per block).
     """
 
     level: str
@@ -76,6 +81,8 @@ class Model:
     data_dir: str = ""
     lad_block_share: dict[str, np.ndarray] = field(default_factory=dict)
     baseline: str = DEFAULT_BASELINE
+    councils: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["code", "name", "type"]))
+    council_overlap: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self._compile()
@@ -142,6 +149,14 @@ class Model:
         for b, a in zip(bi.tolist(), ai.tolist()):
             g.add_edge(("block", codes[b]), ("authority", auth.code.iloc[a]), key="overlap", kind="overlap",
                        population=float(inp.authority_overlap[b, a]))
+        councils = inp.councils if inp.councils is not None else pd.DataFrame(columns=["code", "name", "type"])
+        for row in councils.itertuples(index=False):
+            g.add_node(("council", row.code), name=row.name, type=row.type)
+        if inp.council_overlap is not None:
+            bi, ci = np.nonzero(inp.council_overlap)
+            for b, c in zip(bi.tolist(), ci.tolist()):
+                g.add_edge(("block", codes[b]), ("council", councils.code.iloc[c]), key="council", kind="council",
+                           population=float(inp.council_overlap[b, c]))
         trusts = t.drop(columns=["host_block", "host_estimated"]).copy()
         trusts["host_estimated"] = t.host_estimated.to_numpy()
         networks = nets.drop_duplicates("network_id")[["network_id", "network_name"]].reset_index(drop=True)
@@ -154,7 +169,8 @@ class Model:
                 lad_share[lad] = row / row.sum() if row.sum() > 0 else row
         return cls(level=inp.level, blocks=blocks, geometry=list(geo.geometry), estimated=inp.estimated,
                    trusts=trusts, networks=networks, authorities=auth.reset_index(drop=True), graph=g,
-                   estuary_links=estuary_links, data_dir=data_dir, lad_block_share=lad_share, baseline=baseline)
+                   estuary_links=estuary_links, data_dir=data_dir, lad_block_share=lad_share, baseline=baseline,
+                   councils=councils.reset_index(drop=True))
 
     def _compile(self) -> None:
         """Turn the graph into the arrays the metrics read."""
@@ -163,9 +179,11 @@ class Model:
         tidx = {c: i for i, c in enumerate(self.trusts.code)}
         aidx = {c: i for i, c in enumerate(self.authorities.code)}
         nidx = {c: i for i, c in enumerate(self.networks.network_id)}
+        cidx = {c: i for i, c in enumerate(self.councils.code)}
         edges, fr, fc, fv = [], [], [], []
         host = np.full(len(self.trusts), -1, dtype=int)
         overlap = np.zeros((len(self.blocks), len(self.authorities)))
+        council = np.zeros((len(self.blocks), len(self.councils)))
         net_trusts: list[list[int]] = [[] for _ in nidx]
         net_inferred: list[int] = [0] * len(nidx)
         for u, v, key, d in g.edges(keys=True, data=True):
@@ -180,6 +198,8 @@ class Model:
                 fr.append(bidx[u[1]]), fc.append(tidx[v[1]]), fv.append(d["persons"])
             elif key == "overlap":
                 overlap[bidx[u[1]], aidx[v[1]]] = d["population"]
+            elif key == "council":
+                council[bidx[u[1]], cidx[v[1]]] = d["population"]
             elif key == "member":
                 trust, net = (u, v) if u[0] == "trust" else (v, u)
                 net_trusts[nidx[net[1]]].append(tidx[trust[1]])
@@ -188,6 +208,7 @@ class Model:
         self.flows = sp.csr_matrix((fv, (fr, fc)), shape=(len(self.blocks), len(self.trusts)))
         self.trust_host = host
         self.authority_overlap = overlap
+        self.council_overlap = council
         self.network_trusts = [np.array(sorted(x), dtype=int) for x in net_trusts]
         self.networks["n_trusts"] = [len(x) for x in net_trusts]
         self.networks["n_inferred"] = net_inferred

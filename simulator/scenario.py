@@ -33,7 +33,7 @@ _START_KEYS = {"from", "file", "footprints"}
 CONSTRAINT_KEYS = {
     "contiguity", "within_region", "must_merge", "must_not_merge", "locked_to_today", "n_footprints",
     "max_moved", "keep_whole", "authorities_whole", "pathology_networks_whole", "min_acute_trusts",
-    "population_floor", "population_ceiling", "only_regions",
+    "population_floor", "population_ceiling", "only_regions", "upper_tier_tolerance",
 }
 """Constraint names the optimisers understand (see docs/scenarios.md)."""
 

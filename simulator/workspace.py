@@ -155,6 +155,41 @@ def scenario_toml(workspace: "Workspace", name: str = "Scenario from the app") -
 
 
 # ---------------------------------------------------------------------------------------------- uploads
+def optimiser_rules(scenario_rules: dict[str, Any] | None, *, within_region: bool = False,
+                    floor: float | None = None, keep_districts: bool = False, keep_upper_tier: bool = False,
+                    keep_authorities: bool = False, min_acute_trusts: int = 0) -> dict[str, Any]:
+    """The ``[constraints]`` the app's optimiser runs with: an opened scenario's own rules, with the sidebar's
+    toggles on top where they say more (a toggle adds a rule, never removes one).
+
+    Parameters
+    ----------
+    scenario_rules
+        The opened scenario's constraints, or None.
+    within_region, floor, keep_districts, keep_upper_tier, keep_authorities, min_acute_trusts
+        The toggles: stay within NHS regions; the band's floor (people) as a hard limit; keep each local
+        authority district whole (``lad``); keep each upper-tier council whole (``utla``); keep each authority
+        whole; at least this many acute trusts per footprint.
+    """
+    rules = dict(scenario_rules or {})
+    rules["contiguity"] = True
+    if within_region:
+        rules["within_region"] = True
+    if floor is not None:
+        rules["population_floor"] = {"value": float(floor), "hard": True}
+    keep = rules.get("keep_whole", [])
+    keep = [keep] if isinstance(keep, str) else list(keep)
+    for unit, wanted in (("lad", keep_districts), ("utla", keep_upper_tier)):
+        if wanted and unit not in keep:
+            keep.append(unit)
+    if keep:
+        rules["keep_whole"] = keep
+    if keep_authorities:
+        rules["authorities_whole"] = True
+    if min_acute_trusts:
+        rules["min_acute_trusts"] = int(min_acute_trusts)
+    return rules
+
+
 def parse_upload(filename: str, data: bytes, model) -> tuple[Configuration, MetricParameters | None]:
     """A configuration from an uploaded file's bytes. The name only picks the format; it is never a path.
 
@@ -285,7 +320,9 @@ def diff(a: Evaluation, b: Evaluation) -> list[dict[str, Any]]:
             ("above_band", "above band"), ("at_stake_gbp", "£ at stake"),
             ("at_stake_need_adjusted_gbp", "£ at stake (need-adjusted)"), ("localisation_index", "localisation index"),
             ("major_trusts_shared", "major trusts shared"), ("pathology_networks_split", "pathology networks split"),
-            ("authorities_split", "authorities split"), ("footprints_crossing_regions", "footprints crossing regions"),
+            ("authorities_split", "authorities split"), ("upper_tier_councils_split", "upper-tier councils split"),
+            ("upper_tier_people_in_smaller_parts", "people in split-off parts of upper-tier councils"),
+            ("footprints_crossing_regions", "footprints crossing regions"),
             ("running_cost_saving_gbp", "running-cost saving £")]
     rows = [{"measure": label, "A": a.overall[k], "B": b.overall[k],
              "change": (b.overall[k] - a.overall[k]) if a.overall[k] is not None and b.overall[k] is not None else None}

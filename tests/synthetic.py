@@ -9,6 +9,9 @@ The April 2026 map (``icb26_*``) is the same three ICBs.
 
 Trusts: T1 (major) hosted in S1, T2 hosted in S5, T3 hosted in S3; pathology network N1 = {T1, T2}.
 Authority M1 (mayoral, mayor in office) covers S1 and S2 wholly.
+
+Upper-tier councils (Census residents, 0.9 x POP): county council U1 = S1, S4 (900,000); unitary U2 = S2 and all of
+S5 but 10,000 (1,070,000); unitary U3 = S3, S6 and those 10,000 of S5 (1,090,000: a sliver of 0.92% in ICB B).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ FLOWS = np.array([
     [0, 0, 280_000],
 ], dtype=float)
 HOST = [0, 4, 2]
+COUNCILS = pd.DataFrame({"code": ["E10000001", "E06000002", "E06000003"], "name": ["County One", "Unitary Two",
+                         "Unitary Three"], "type": ["county council", "unitary authority", "unitary authority"]})
+SLIVER = 10_000.0  # U3's residents in S5
 
 
 def _geometry() -> list:
@@ -103,7 +109,14 @@ def synthetic_inputs() -> ModelInputs:
                          "mayoral": [True], "mayor_in_office": [True], "status": ["test"]})
     overlap = np.zeros((6, 1))
     overlap[[0, 1], 0] = POP[[0, 1]] * 0.9
-    return ModelInputs("sicbl", geo, fig, {f: np.zeros(6, bool) for f in FIELDS}, providers, auth, overlap, {})
+    council = np.zeros((6, 3))
+    council[[0, 3], 0] = POP[[0, 3]] * 0.9
+    council[[1, 4], 1] = POP[[1, 4]] * 0.9
+    council[[2, 5], 2] = POP[[2, 5]] * 0.9
+    council[4, 1] -= SLIVER
+    council[4, 2] = SLIVER
+    return ModelInputs("sicbl", geo, fig, {f: np.zeros(6, bool) for f in FIELDS}, providers, auth, overlap, {},
+                       councils=COUNCILS.copy(), council_overlap=council)
 
 
 def synthetic_model() -> Model:

@@ -312,6 +312,23 @@ def test_optimiser_at_icb_level_then_undo(store):
     assert float(metric(at, "Score").value) == before
 
 
+def test_optimiser_keeps_upper_tier_councils_whole_when_asked(store):
+    """Today's map splits Cumberland, Westmorland and Furness and North Yorkshire between ICBs (the authorities tab
+    lists them). With the toggle on, the optimiser must keep them whole: with today's ICBs as blocks that means
+    merging ICBs above the band's ceiling, so it says why it cannot, naming the councils."""
+    at = start_app()
+    assert "split: **3** of 153" in at.tabs[4].markdown[0].value
+    councils = at.tabs[4].dataframe[1].value.set_index("council_name")
+    assert set(councils.index[councils.split]) == {"Cumberland", "Westmorland and Furness", "North Yorkshire"}
+    at.checkbox(key="opt_upper_tier").check().run()
+    at.button(key="run_optimiser").click().run()
+    assert not at.exception
+    assert len(at.error) == 1 and at.error[0].value.startswith("No configuration meets these constraints")
+    assert "upper-tier council Westmorland and Furness must stay together" in at.error[0].value
+    assert "upper-tier council North Yorkshire must stay together" in at.error[0].value
+    assert footprints(at) == 36  # the map is kept
+
+
 def test_map_layers_switch_on(store):
     at = start_app()
     for key in ("show_trusts", "show_networks", "show_authorities"):

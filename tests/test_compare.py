@@ -127,6 +127,21 @@ def test_differences_name_the_band_when_a_move_breaks_it(model):
     assert list(back.code) == ["S2"] and back.iloc[0].favour_b.split(";")[0] == "population_band"
 
 
+def test_differences_name_upper_tier_councils_when_priced(model):
+    """B moves S5 to ICB C, which then best matches today's ICB B (S5 is its larger part): S2 is the block placed
+    differently. Moving it in B to join S5 puts Unitary Two's 450,000 in S2 back with its majority: priced, the
+    term favours A's placement by 4.5 x its weight."""
+    params = MetricParameters(weights={"upper_tier_split": 1.0})
+    moved = {**TODAY, "S5": "C"}
+    table, terms = differences(model, config(model, TODAY), config(model, moved), params)
+    assert list(table.code) == ["S2"]
+    r = table.iloc[0]
+    assert r.d_upper_tier_split == pytest.approx(4.5) and "upper_tier_split" in r.favour_a.split(";")
+    assert terms.set_index("term").loc["upper_tier_split", "favours_a"] == 1
+    unpriced, _ = differences(model, config(model, TODAY), config(model, moved), MetricParameters())
+    assert unpriced.iloc[0].d_upper_tier_split == 0.0  # default weight 0
+
+
 def test_a_split_off_block_is_priced_from_b_alone(model):
     # AB's best match in B is B (1.2m against 1.0m), so S1 and S4 differ; B's footprint A has no counterpart in
     # A but AB itself, so only B's move (into B) is priced.

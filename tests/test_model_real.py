@@ -238,12 +238,13 @@ def test_graph_nodes_and_compiled_arrays_agree(models, raw, level):
     m = models[level]
     g = m.graph
     kinds = pd.Series([n[0] for n in g.nodes]).value_counts().to_dict()
-    assert set(kinds) == {"block", "trust", "network", "authority"}
+    assert set(kinds) == {"block", "trust", "network", "authority", "council"}
     assert kinds["block"] == m.n_blocks
     n_open = int((raw["trusts"].status == "open").sum())
     assert kinds["trust"] == len(m.trusts) == n_open == 202
     assert kinds["network"] == len(m.networks) == raw["networks"].network_id.nunique() == 29
     assert kinds["authority"] == len(m.authorities) == len(raw["authorities"]) == 22
+    assert kinds["council"] == len(m.councils) == 153
 
     by_kind: dict[str, list] = {}
     for u, v, k, d in g.edges(keys=True, data=True):
@@ -267,10 +268,14 @@ def test_graph_nodes_and_compiled_arrays_agree(models, raw, level):
     ov = by_kind["overlap"]
     assert sum(d["population"] for _, _, d in ov) == pytest.approx(m.authority_overlap.sum(), rel=1e-12)
     assert len(ov) == int((m.authority_overlap > 0).sum())
+    # Upper-tier councils: every resident of every block in one.
+    co = by_kind["council"]
+    assert sum(d["population"] for _, _, d in co) == pytest.approx(m.blocks.census_population.sum(), rel=1e-12)
+    assert len(co) == int((m.council_overlap > 0).sum())
     # Network memberships: one edge per distinct (network, 2026 trust).
     distinct = raw["networks"].drop_duplicates(["network_id", "trust_ods_2026"])
     assert len(by_kind["member"]) == len(distinct) == sum(len(t) for t in m.network_trusts) == 116
-    assert set(by_kind) == {"flow", "adjacent", "hosts", "overlap", "member"}
+    assert set(by_kind) == {"flow", "adjacent", "hosts", "overlap", "member", "council"}
 
 
 def test_trust_hosts_at_icb_level_are_the_published_host_icbs(models, raw):

@@ -89,6 +89,27 @@ def test_walk_costs_synthetic_footprints_as_the_scorer(pops, per_head, target, f
     _walk_matches_scorer(problem)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pops=st.lists(st.floats(100_000, 1_500_000), min_size=6, max_size=6), per_head=per_block, target=per_block,
+       flows=per_block, moved=st.booleans(), floor=st.floats(200_000, 2_000_000), width=st.floats(1_000, 3_000_000),
+       w=weights, duals=st.lists(st.floats(0.0, 5.0), min_size=6, max_size=6), cut=st.floats(-3.0, 3.0))
+def test_pruned_walk_keeps_every_synthetic_footprint_below_the_cut_off(pops, per_head, target, flows, moved, floor,
+                                                                       width, w, duals, cut):
+    """With every term weighted (the alignment rewards of authorities and councils included) and random block
+    duals, the branch and bound skips no footprint pricing below the cut-off, and its bound holds."""
+    model = _synthetic(pops, per_head, target, flows, moved)
+    problem = Problem.from_scenario(parse_scenario(_scenario("sicbl", (floor, floor + width), w), "random"), model)
+    scan = FootprintScan(problem, workers=1)
+    y = np.asarray(duals)
+    full = scan.scan(y, threshold=np.inf, keep=10 ** 6)
+    pruned = scan.scan(y, threshold=cut, keep=10 ** 6, exact_below=cut)
+    below = {tuple(sorted(f.tolist())) for f, r in zip(full.footprints, full.reduced_costs) if r < cut}
+    assert below <= {tuple(sorted(f.tolist())) for f in pruned.footprints}
+    assert pruned.lower_bound <= full.min_reduced_cost + 1e-9
+    if below:
+        assert pruned.min_reduced_cost == pytest.approx(full.min_reduced_cost, abs=1e-9)
+
+
 @pytest.fixture(scope="module")
 def sicbl_today(data_dir):
     """Sub-ICB locations on today's map (April 2026), the default baseline."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,12 @@ pytestmark = pytest.mark.integration
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
 
-def _problem(name: str, model) -> Problem:
+def _problem(name: str, model, weights: dict[str, float] | None = None) -> Problem:
     text = (SCENARIOS / f"{name}.toml").read_text()
     for level in ("icb", "sicbl"):
         text = text.replace(f'level = "{level}"', 'level = "place"')
+    for term, value in (weights or {}).items():
+        text = re.sub(rf"^{term} = .*$", f"{term} = {value!r}", text, flags=re.M)
     return Problem.from_scenario(parse_scenario(legacy(text), name), model)
 
 
@@ -78,7 +81,8 @@ def _free_terms(problem: Problem, assignment: np.ndarray) -> dict[str, float]:
 @pytest.mark.parametrize("name", ["region_east_of_england", "region_midlands", "region_south_east",
                                   "national_default_sicbl"])
 def test_each_term_is_above_its_least_total_in_random_configurations(name, place_model):
-    problem = _problem(name, place_model)
+    # Upper-tier councils priced too (their default weight is 0), so that their least total is tested.
+    problem = _problem(name, place_model, {"upper_tier_split": 0.05})
     tb = term_bound(problem)
     rng = np.random.default_rng(11)
     today = Configuration.baseline(place_model).assignment
@@ -91,7 +95,9 @@ def test_each_term_is_above_its_least_total_in_random_configurations(name, place
                 assert got[term] >= least - 1e-12, term
     # The parts that are not zero are what the free places can bring: some rewards, some sure costs.
     assert tb.parts["pathology_split"] < 0 and tb.parts["flow_leakage"] > 0 and tb.parts["major_trust_sharing"] > 0
-    assert tb.bound > tb.parts["fixed footprints"] + tb.parts["pathology_split"] + tb.parts["mayoral_split"]
+    assert tb.parts["upper_tier_split"] < 0
+    assert tb.bound > (tb.parts["fixed footprints"] + tb.parts["pathology_split"] + tb.parts["mayoral_split"]
+                       + tb.parts["upper_tier_split"])
 
 
 @pytest.mark.parametrize("name", ["region_london", "region_south_west"])

@@ -126,6 +126,74 @@ def test_pathology_and_authorities(model):
     assert merged.overall["footprints_crossing_authority_boundary"] == 0
 
 
+def test_upper_tier_councils_by_hand(model):
+    """Today: every council whole but U3's sliver of 10,000 in ICB B (0.92%, within the 2% tolerance). S5 to ICB
+    C: U2 is split (450,000 of its 1,070,000 left in B, no majority there), U3 whole."""
+    base = evaluate(model, Configuration.baseline(model))
+    u = base.councils.set_index("council_name")
+    assert sorted(u.index) == ["County One", "Unitary Three", "Unitary Two"]
+    assert u.loc["Unitary Three", "people_in_smaller_parts"] == 10_000
+    assert u.loc["Unitary Three", "share_in_one_footprint"] == pytest.approx(1_080_000 / 1_090_000)
+    assert u.loc["Unitary Three", "footprints"] == ["ICB C", "ICB B"] and not u.split.any()
+    assert base.terms["upper_tier_split"] == pytest.approx(0.1)  # 10,000 people, per 100,000
+    assert base.overall["upper_tier_councils_split"] == 0
+    assert base.overall["upper_tier_people_in_smaller_parts"] == 10_000
+    moved = Configuration.from_mapping(model, {"S1": "A", "S4": "A", "S2": "B", "S5": "C", "S3": "C", "S6": "C"})
+    e = evaluate(model, moved, MetricParameters(weights={"upper_tier_split": 2.0}))
+    u = e.councils.set_index("council_name")
+    assert u.loc["Unitary Two", "split"] and u.loc["Unitary Two", "main_footprint"] == "C"
+    assert u.loc["Unitary Two", "people_in_smaller_parts"] == 450_000
+    assert u.loc["Unitary Three", "n_footprints"] == 1
+    assert e.terms["upper_tier_split"] == pytest.approx(4.5)
+    assert e.overall["upper_tier_councils_split_names"] == ["Unitary Two"]
+    fp = e.footprints.set_index("footprint")
+    assert fp.loc["B", "upper_tier_people_outside_majority"] == 450_000
+    assert fp.loc["C", "upper_tier_people_outside_majority"] == 0
+    assert fp.loc["B", "upper_tier_councils_split"] == ["Unitary Two"] == fp.loc["C", "upper_tier_councils_split"]
+    # The term's weight prices it like any other: 2 per 100,000 people.
+    unpriced = evaluate(model, moved, MetricParameters(weights={"upper_tier_split": 0.0}))
+    assert e.score - unpriced.score == pytest.approx(2.0 * 4.5)
+    # S4 alone: U1's 360,000 there are outside its majority footprint (S1's 540,000), as is U3's sliver.
+    apart = evaluate(model, Configuration.from_mapping(model, {"S1": "A", "S4": "D", "S2": "B", "S5": "B", "S3": "C",
+                                                               "S6": "C"}))
+    county = apart.councils.set_index("council_name").loc["County One"]
+    assert county.split and county.people_in_smaller_parts == 360_000
+    assert apart.terms["upper_tier_split"] == pytest.approx(3.7)
+
+
+def test_upper_tier_move_is_priced_incrementally(model):
+    from simulator.metrics.score import TERMS
+
+    params = MetricParameters(weights={**{t: 0.0 for t in TERMS}, "upper_tier_split": 1.0})
+    ev = MoveEvaluator(model, Configuration.baseline(model), params)
+    # S5 from B to C: U2's 620,000 there are a majority, its 450,000 in B are not (+4.5); U3's sliver joins
+    # its majority (-0.1).
+    assert ev.delta(4, ev.names.index("ICB C")) == pytest.approx(4.4)
+    ev.apply(4, ev.names.index("ICB C"))
+    assert ev.terms["upper_tier_split"] == pytest.approx(4.5)
+
+
+def test_keep_upper_tier_councils_whole_within_the_tolerance(model):
+    """U3's sliver in S5 (0.92%) is free at the default 2% tolerance; at 0.5% S5 joins U3's core, which chains U2
+    and U3 together."""
+    from simulator.constraints import build_constraints
+    from simulator.errors import ScenarioError
+
+    groups = {why: sorted(model.blocks.code[idx]) for idx, why in
+              build_constraints(model, {"keep_whole": ["utla"]}).groups}
+    assert groups == {"upper-tier council County One": ["S1", "S4"], "upper-tier council Unitary Two": ["S2", "S5"],
+                      "upper-tier council Unitary Three": ["S3", "S6"]}
+    tight = build_constraints(model, {"keep_whole": "utla", "upper_tier_tolerance": 0.005})
+    assert sorted(model.blocks.code[tight.groups[2][0]]) == ["S3", "S5", "S6"]
+    pop = model.population()
+    today = Configuration.baseline(model).assignment
+    assert build_constraints(model, {"keep_whole": ["utla"]}).violations(model, today, pop) == []
+    assert tight.violations(model, today, pop) == ["upper-tier council Unitary Three is split"]
+    for bad in (0.5, -0.01, "2%", True, float("nan")):
+        with pytest.raises(ScenarioError, match="upper_tier_tolerance must be a share"):
+            build_constraints(model, {"keep_whole": ["utla"], "upper_tier_tolerance": bad})
+
+
 def test_regions_and_bodies(model):
     c = Configuration.from_mapping(model, {"S1": "A", "S4": "A", "S2": "BC", "S5": "BC", "S3": "BC", "S6": "BC"})
     e = evaluate(model, c)
@@ -164,6 +232,21 @@ def test_incremental_moves_match_full_evaluation(model):
         cfg = Configuration(model, remap[ev.assignment], [ev.names[i] for i in used])
         full = evaluate(model, cfg)
         assert ev.score == pytest.approx(full.score, rel=1e-9, abs=1e-12)
+
+
+def test_a_unit_moves_as_its_blocks_one_at_a_time(model):
+    """Moving a group at once re-prices the two footprints once, to the same score as moving its blocks in turn."""
+    params = MetricParameters(weights={"upper_tier_split": 1.0})
+    one, each = (MoveEvaluator(model, Configuration.baseline(model), params) for _ in range(2))
+    to = one.names.index("ICB A")
+    unit = np.array([1, 4])  # S2 and S5, all of ICB B
+    one.apply_unit(unit, to)
+    for b in unit:
+        each.apply(int(b), to)
+    assert one.score == each.score and one.terms == each.terms
+    assert (one.assignment == each.assignment).all() and (one.size == each.size).all()
+    with pytest.raises(ValueError, match="one footprint slot"):
+        one.apply_unit(np.array([0, 2]), to)  # S1 and S3 are in different footprints
 
 
 def test_candidate_moves_keep_contiguity(model):
@@ -237,6 +320,19 @@ def test_explainer_names_the_two_conflicting_constraints(model):
                               "the number of footprints, keeping groups whole (must-merge pair S1-S2)"]
 
 
+def test_solvers_keep_upper_tier_councils_whole(model):
+    """At a 0.5% tolerance U2 and U3 share one footprint (S5 holds both): the exact solver and the local search,
+    from a start that breaks the rule, both keep it."""
+    from simulator.solvers import ExactSolver, LocalSearchSolver
+
+    problem = _problem(model, 'keep_whole = ["utla"]\nupper_tier_tolerance = 0.005')
+    for solver in (ExactSolver(problem), LocalSearchSolver(problem, iterations=500)):
+        s = solver.solve()
+        a = s.configuration.assignment
+        assert problem.violations(s.configuration) == []
+        assert len(set(a[[1, 2, 4, 5]])) == 1 and len(set(a[[0, 3]])) == 1
+
+
 def test_local_search_bound_is_below_what_it_finds(model):
     from simulator.solvers import ExactSolver, LocalSearchSolver
 
@@ -251,3 +347,16 @@ def test_local_search_bound_is_below_what_it_finds(model):
     loose = LocalSearchSolver(_problem(model, "contiguity = false"), bound=True, iterations=100)
     loose.solve()
     assert loose.bound_ is None and loose.objective_ is not None
+
+
+# --------------------------------------------------------------------------------------- the app's optimiser rules
+def test_optimiser_toggles_add_to_a_scenarios_rules():
+    from simulator.workspace import optimiser_rules
+
+    rules = {"keep_whole": "icb", "n_footprints": 26, "contiguity": False}
+    got = optimiser_rules(rules, keep_upper_tier=True, keep_districts=True, floor=1e6, min_acute_trusts=2)
+    assert got == {"keep_whole": ["icb", "lad", "utla"], "n_footprints": 26, "contiguity": True,
+                   "population_floor": {"value": 1e6, "hard": True}, "min_acute_trusts": 2}
+    assert rules == {"keep_whole": "icb", "n_footprints": 26, "contiguity": False}  # the scenario's own is kept
+    assert optimiser_rules({"keep_whole": ["utla"]})["keep_whole"] == ["utla"]  # a toggle off removes nothing
+    assert optimiser_rules(None) == {"contiguity": True}

@@ -14,6 +14,7 @@ from simulator.metrics import authorities as _auth
 from simulator.metrics import budget as _budget
 from simulator.metrics import change as _change
 from simulator.metrics import cost as _cost
+from simulator.metrics import councils as _councils
 from simulator.metrics import flows as _flows
 from simulator.metrics import pathology as _path
 from simulator.metrics import population as _pop
@@ -77,6 +78,9 @@ class Evaluation:
         £ it gains (positive) or loses if levelled to its footprint: winners and losers.
     major_trusts, networks, authorities
         One row per major trust, pathology network, selected authority.
+    councils
+        One row per upper-tier council (county council or unitary): how whole it is
+        (``simulator.metrics.councils.councils``).
     overall
         Headline figures for the whole configuration.
     terms, weights, score
@@ -98,6 +102,7 @@ class Evaluation:
     weights: dict[str, float]
     score: float
     notes: list[str]
+    councils: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready structure (as written to ``metrics.json``)."""
@@ -111,6 +116,7 @@ class Evaluation:
             "major_trusts": self.major_trusts.to_dict(orient="records"),
             "pathology_networks": self.networks.to_dict(orient="records"),
             "authorities": self.authorities.to_dict(orient="records"),
+            "upper_tier_councils": self.councils.to_dict(orient="records"),
             "partners": self.partners.to_dict(orient="records"),
             "members": self.members.to_dict(orient="records"),
             "notes": self.notes,
@@ -164,6 +170,8 @@ def evaluate(model, config, params: MetricParameters | None = None) -> Evaluatio
     nets = _path.pathology(model, config, FT)
     auth, crossing = _auth.authorities(model, config, params.authority_set)
     fp["crosses_authority_boundary"] = crossing
+    councils, council_fp, council_overall = _councils.councils(model, config)
+    fp = pd.concat([fp, council_fp], axis=1)
     hosted = _flows.trust_footprints(model, config)
     fp["n_acute_trusts"] = np.bincount(hosted[(hosted >= 0) & model.trusts.acute.to_numpy()], minlength=k)
     fp["n_major_trusts"] = np.bincount(hosted[(hosted >= 0) & model.trusts.major.to_numpy()], minlength=k)
@@ -184,6 +192,7 @@ def evaluate(model, config, params: MetricParameters | None = None) -> Evaluatio
         "authorities": int(len(auth)), "authorities_split": int(auth.split.sum()) if len(auth) else 0,
         "authority_residents_in_majority_footprint_share": 1.0 - terms["mayoral_split"],
         "footprints_crossing_authority_boundary": int(crossing.sum()),
+        **council_overall,
         "footprints_crossing_regions": int((fp.n_regions > 1).sum()),
         "at_stake_gbp": float(fp.at_stake_gbp.sum()),
         "at_stake_need_adjusted_gbp": float(fp.at_stake_need_adjusted_gbp.sum()),
@@ -192,7 +201,7 @@ def evaluate(model, config, params: MetricParameters | None = None) -> Evaluatio
     }
     notes = _notes(model, params) + model.map_notes(model.baseline)
     return Evaluation(model.level, params, fp, members, partners, mt, nets, auth, overall, terms, params.weights,
-                      weighted_score(terms, params.weights), notes)
+                      weighted_score(terms, params.weights), notes, councils)
 
 
 def _notes(model, params: MetricParameters) -> list[str]:

@@ -43,6 +43,8 @@ TERMS: dict[str, str] = {
                     "of one of today's ICBs), per 100,000",
     "icbs_split": "extra pieces today's ICBs are cut into (an ICB kept whole, alone or merged whole, counts 0; one "
                   "cut in two counts 1)",
+    "upper_tier_split": "people outside the footprint holding a majority of their upper-tier council (county council "
+                        "or unitary), per 100,000",
 }
 TERM_NAMES = list(TERMS)
 
@@ -53,7 +55,7 @@ TERM_UNITS: dict[str, str] = {
     "England's £ at stake", "flow_leakage": "all admissions", "major_trust_sharing": "one extra footprint per major "
     "trust", "pathology_split": "every network's trusts", "mayoral_split": "every authority resident",
     "regions_crossed": "one extra region", "statutory_bodies": "one footprint", "people_moved": "100,000 people",
-    "icbs_split": "one extra piece",
+    "icbs_split": "one extra piece", "upper_tier_split": "100,000 people",
 }
 """What one unit of each term is: a weight is the score one unit costs."""
 
@@ -62,12 +64,13 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "primary_care_spread": 0.5, "prescribing_spread": 0.0, "gp_payments_spread": 0.0, "at_stake": 0.5,
     "at_stake_need_adjusted": 1.0, "flow_leakage": 2.0, "major_trust_sharing": 1.0, "pathology_split": 1.0,
     "mayoral_split": 1.0, "regions_crossed": 0.01, "statutory_bodies": 0.0, "people_moved": 0.02,
-    "icbs_split": 0.25,
+    "icbs_split": 0.25, "upper_tier_split": 0.0,
 }
 """The default price list (see docs/metrics.md for the reasoning). 100,000 people outside the band cost 1, about as
 much as every footprint being as varied in allocation per head as England: the band binds. A change from today
 costs 0.02 per 100,000 people who change ICB and 0.25 per extra piece an ICB is cut into, so a working ICB is cut
-only for a clear gain. Convergence and alignment weigh about equally, as before."""
+only for a clear gain. Convergence and alignment weigh about equally, as before. Upper-tier councils kept whole
+are reported but not priced (0) until calibration against the decided maps learns their price."""
 
 SPREAD_TERMS = {"allocation_spread": "allocation_per_head", "distance_from_target_spread": "distance_from_target",
                 "primary_care_spread": "primary_care_per_head", "prescribing_spread": "prescribing_per_head",
@@ -138,6 +141,12 @@ class FootprintScorer:
         self.auth = model.authority_overlap[:, selected(model, params.authority_set)]
         self.auth_total = self.auth.sum(axis=0)
         self.auth_residents = float(self.auth_total.sum())
+        # Upper-tier councils: block x council residents (dense for the walk and the bound, sparse for pricing
+        # many footprints: a place lies in one council).
+        self.council = np.asarray(model.council_overlap, dtype=float)
+        self.council_total = self.council.sum(axis=0)
+        self.council_residents = float(self.council_total.sum())
+        self._council_sparse = sp.csr_matrix(self.council)
         # Regions.
         regions = model.blocks.region_ods.to_numpy()
         names = sorted(set(regions))
@@ -152,6 +161,7 @@ class FootprintScorer:
         self.offsets[TERM_NAMES.index("major_trust_sharing")] = -1.0 if len(self.major) else 0.0
         self.offsets[TERM_NAMES.index("pathology_split")] = 1.0 if self.n_networks else 0.0
         self.offsets[TERM_NAMES.index("mayoral_split")] = 1.0 if self.auth_residents else 0.0
+        self.offsets[TERM_NAMES.index("upper_tier_split")] = self.council_residents / PEOPLE_UNIT
 
     def _reference(self) -> dict[str, float]:
         """Denominators for England as a whole (one footprint whose partners are today's 42 ICBs)."""
@@ -255,6 +265,16 @@ class FootprintScorer:
         biggest = np.asarray(T.max(axis=1).todense()).ravel()
         out[:, 14] = (pop - biggest) / PEOPLE_UNIT
         out[:, 15] = T.getnnz(axis=1)
+        # Upper-tier councils: residents held by a footprint holding a majority of their council (a reward; the
+        # offset counts every council resident).
+        if self.council_residents and sp.issparse(C):
+            U = sp.csr_matrix(C @ self._council_sparse)  # many candidates: a handful of councils each
+            held = np.where(U.data > self.council_total[U.indices] / 2, U.data, 0.0)
+            row = np.repeat(np.arange(m), np.diff(U.indptr))
+            out[:, 16] = -np.bincount(row, weights=held, minlength=m) / PEOPLE_UNIT
+        elif self.council_residents:
+            U = C @ self.council
+            out[:, 16] = -np.where(U > self.council_total / 2, U, 0.0).sum(axis=1) / PEOPLE_UNIT
         return out
 
     def costs(self, C: np.ndarray) -> np.ndarray:

@@ -169,9 +169,7 @@ class LocalSearchSolver(Solver):
                 continue
             tried += 1
             before = ev.score
-            snapshot = ev.assignment[unit].copy()
-            for u in unit:
-                ev.apply(int(u), g)
+            ev.apply_unit(unit, g)  # the unit is in one footprint (groups stay whole); re-priced once
             new_pen = self._pen_for(ev, [f, g])
             delta = (ev.score - before) + (new_pen - pen[[f, g]]).sum()
             if self.problem.constraints.max_moved is not None and \
@@ -184,8 +182,7 @@ class LocalSearchSolver(Solver):
                 if current < best - 1e-12:
                     best, best_assign = current, ev.assignment.copy()
             else:
-                for u, old in zip(unit, snapshot):
-                    ev.apply(int(u), int(old))
+                ev.apply_unit(unit, f)
         used = np.unique(best_assign)
         remap = np.full(ev.K, -1)
         remap[used] = np.arange(len(used))

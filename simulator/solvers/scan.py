@@ -3,7 +3,7 @@
 Where candidate footprints are far too many to hold (place level: about 10^8 within the North West, more
 elsewhere) they can still be *visited*: a depth-first walk (the ESU scheme of ``simulator.solvers.enumerate``)
 adds one block at a time and keeps every sum the score needs (population, partners' budget figures, flows kept
-inside, major-trust, pathology and authority counts), so each footprint's cost is finished in a few hundred
+inside, major-trust, pathology, authority and council counts), so each footprint's cost is finished in a few hundred
 operations. Given the duals of a set-partitioning master, one walk returns the lowest reduced cost of *any*
 candidate and the footprints whose reduced cost is under a threshold: that is exact pricing, which makes the
 master's bound a proven one. The walk is compiled with numba (a Python loop would take hours).
@@ -39,7 +39,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from simulator.metrics.score import SPREAD_TERMS, TERM_NAMES, FootprintScorer, scorer
+from simulator.metrics.score import PEOPLE_UNIT, SPREAD_TERMS, TERM_NAMES, FootprintScorer, scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.enumerate import enumeration_rules, population_cap
 
@@ -109,6 +109,7 @@ WALK_TERMS: dict[str, str] = {
     "statutory_bodies": "bodies",
     "people_moved": "moved",
     "icbs_split": "split",
+    "upper_tier_split": "upper_tier",
 }
 """The score terms the walk prices, each with the field of :class:`Prices` that holds its price. A term is priced
 in :func:`walk_prices`, costed in ``_cost`` and bounded in ``_branch_bound``; a term of the scorer with a nonzero
@@ -133,6 +134,7 @@ class Prices(NamedTuple):
     major: float  # per major trust the footprint serves
     pathology: float  # per share of a network held by the footprint holding a majority of it (a reward)
     mayoral: float  # per authority resident in the footprint holding a majority of the authority (a reward)
+    upper_tier: float  # per upper-tier council resident in the footprint holding a majority of the council (a reward)
     regions: float  # per NHS region spanned beyond the first
     bodies: float  # per footprint
     moved: float  # per person outside the footprint's largest part of one of today's ICBs
@@ -164,8 +166,9 @@ class Blocks(NamedTuple):
     major_thr: np.ndarray  # admissions that make a footprint one a major trust serves
     net_blocks: np.ndarray  # member trusts of each pathology network hosted (networks the free blocks touch)
     net_size: np.ndarray
-    auth: np.ndarray  # residents in each authority (authorities the free blocks touch)
-    auth_total: np.ndarray
+    auth: np.ndarray  # residents in each priced authority, then each priced upper-tier council (columns the free
+    auth_total: np.ndarray  # blocks touch), and all of each column's residents
+    auth_price: np.ndarray  # per column, its reward per resident held by a footprint holding a majority of it
     region: np.ndarray  # NHS region
     n_regions: int
 
@@ -220,7 +223,7 @@ class Footprint(NamedTuple):
     n_active: np.ndarray  # ... and how many (one number)
     fm: np.ndarray  # admissions at each major trust
     nc: np.ndarray  # member trusts of each network
-    ao: np.ndarray  # residents of each authority
+    ao: np.ndarray  # residents of each authority and upper-tier council (the columns of Blocks.auth)
     reg_count: np.ndarray  # blocks in each region
     cut_count: np.ndarray  # blocks of each cut
     totals: np.ndarray  # ROW, DUAL, CUT, REGIONS, SHARES, INSIDE
@@ -326,6 +329,7 @@ def walk_prices(sc: FootprintScorer) -> Prices:
         major=float(wt["major_trust_sharing"] / len(sc.major)) if len(sc.major) else 0.0,
         pathology=float(wt["pathology_split"] / sc.n_networks) if sc.n_networks else 0.0,
         mayoral=float(wt["mayoral_split"] / sc.auth_residents) if sc.auth_residents else 0.0,
+        upper_tier=float(wt["upper_tier_split"] / PEOPLE_UNIT) if sc.council_residents else 0.0,
         regions=float(wt["regions_crossed"]), bodies=float(wt["statutory_bodies"]),
         moved=float(sc.moved_per_person), split=float(wt["icbs_split"]))
 
@@ -370,7 +374,7 @@ class FootprintScan:
         self.graph = Graph(nbptr, nbidx, weight, float(self.cap), _max_depth(weight[self.free], self.cap),
                            np.flatnonzero(self.free & np.isfinite(weight)).astype(np.int64),
                            people_between(nbptr, nbidx, weight))
-        self.blocks = _blocks(sc, free)
+        self.blocks = _blocks(sc, free, self.prices)
         self.bounds = self._bounds(sc)
         b = self.blocks
         # Per root, each block's residents' admissions at trusts in free blocks numbered from the root up (suffix
@@ -384,7 +388,7 @@ class FootprintScan:
         partner's budget values, and each block's admissions at trusts in free blocks."""
         b, p, n = self.blocks, self.prices, len(self.free)
         potential = (p.pathology * (b.net_blocks / np.where(b.net_size > 0, b.net_size, 1.0)).sum(axis=1)
-                     + p.mayoral * b.auth.sum(axis=1)).astype(np.float64)
+                     + (b.auth * b.auth_price[None, :]).sum(axis=1)).astype(np.float64)
         reward_blocks = np.flatnonzero(self.free & (potential > 0)).astype(np.int64)
         bs = b.sums
         A, W, T = (bs[:, c] for c in p.budget_cols)
@@ -584,8 +588,12 @@ def people_between(nbptr: np.ndarray, nbidx: np.ndarray, weight: np.ndarray) -> 
     return np.ascontiguousarray(dijkstra(G))
 
 
-def _blocks(sc: FootprintScorer, free: np.ndarray) -> Blocks:
-    """Each block's figures, from the scorer; the counted terms keep only the columns the ``free`` blocks touch."""
+def _blocks(sc: FootprintScorer, free: np.ndarray, pr: Prices) -> Blocks:
+    """Each block's figures, from the scorer; the counted terms keep only the columns the ``free`` blocks touch.
+
+    Authorities and upper-tier councils pay the same kind of reward (residents held by a footprint holding a
+    majority), so they share the columns of ``auth``, each with its own price; a group whose price is 0 is left
+    out."""
     n = sc.model.n_blocks
     # Flows: block x block matrix of admissions from one block's residents to trusts hosted in another.
     flows = sc.flows
@@ -596,8 +604,13 @@ def _blocks(sc: FootprintScorer, free: np.ndarray) -> Blocks:
     use_major = FM[free].sum(axis=0) > 0
     NB = sc.net_blocks[:, sc.net_used]
     use_net = NB[free].sum(axis=0) > 0
-    AU = np.asarray(sc.auth, dtype=np.float64)
-    use_auth = AU[free].sum(axis=0) > 0 if AU.shape[1] else np.zeros(0, dtype=bool)
+    groups = [(np.asarray(sc.auth, dtype=np.float64), sc.auth_total, pr.mayoral),
+              (np.asarray(sc.council, dtype=np.float64), sc.council_total, pr.upper_tier)]
+    groups = [(M, total, price) for M, total, price in groups if price != 0.0 and M.shape[1]]
+    AU = np.hstack([np.zeros((n, 0))] + [M for M, _, _ in groups])
+    AT = np.concatenate([np.zeros(0)] + [np.asarray(t, dtype=np.float64) for _, t, _ in groups])
+    AP = np.concatenate([np.zeros(0)] + [np.full(M.shape[1], price) for M, _, price in groups])
+    use_auth = AU[free].sum(axis=0) > 0
     return Blocks(
         icb=sc._block_icb.astype(np.int64), n_icb=int(sc.n_icb),
         sums=np.ascontiguousarray(sc._block_sums, dtype=np.float64),
@@ -608,8 +621,9 @@ def _blocks(sc: FootprintScorer, free: np.ndarray) -> Blocks:
         major_thr=np.asarray(sc.major_threshold[use_major] if len(major) else np.zeros(0), dtype=np.float64),
         net_blocks=np.ascontiguousarray(NB[:, use_net]),
         net_size=np.asarray(sc.net_size[sc.net_used][use_net], dtype=np.float64),
-        auth=np.ascontiguousarray(AU[:, use_auth]) if AU.shape[1] else np.zeros((n, 0)),
-        auth_total=np.asarray(sc.auth_total[use_auth] if AU.shape[1] else np.zeros(0), dtype=np.float64),
+        auth=np.ascontiguousarray(AU[:, use_auth]),
+        auth_total=np.ascontiguousarray(AT[use_auth]),
+        auth_price=np.ascontiguousarray(AP[use_auth]),
         region=np.argmax(sc.region_matrix, axis=1).astype(np.int64), n_regions=int(sc.region_matrix.shape[1]))
 
 
@@ -819,11 +833,11 @@ def _cost(depth, bl, pr, du, fp, sx):
     au = 0.0
     for j in range(len(fp.ao)):
         if fp.ao[j] > bl.auth_total[j] / 2.0:
-            au += fp.ao[j]
-    cost -= pr.mayoral * au
+            au += bl.auth_price[j] * fp.ao[j]
+    cost -= au
     cost += pr.regions * (fp.totals[REGIONS] - 1.0)
     rc = cost - fp.totals[DUAL] + fp.totals[CUT] + du.constant
-    return rc, budget, pr.mayoral * au + pr.pathology * ps
+    return rc, budget, au + pr.pathology * ps
 
 
 @_step
@@ -1038,8 +1052,8 @@ def _may_join(v, depth, room, stamp, g, fp, fr, sx):
 
 @_step
 def _rewards_in_reach(stamp, bl, pr, bd, fp, sx):
-    """Most alignment reward the footprint can reach: a network or authority pays only to a footprint holding a
-    majority of it, so count what the footprint holds plus what the blocks that may still join hold."""
+    """Most alignment reward the footprint can reach: a network, authority or council pays only to a footprint
+    holding a majority of it, so count what the footprint holds plus what the blocks that may still join hold."""
     for j in range(len(fp.nc)):
         sx.nc_reach[j] = fp.nc[j]
     for j in range(len(fp.ao)):
@@ -1057,7 +1071,7 @@ def _rewards_in_reach(stamp, bl, pr, bd, fp, sx):
             reach += pr.pathology * min(sx.nc_reach[k], bl.net_size[k]) / bl.net_size[k]
     for k in range(len(fp.ao)):
         if sx.ao_reach[k] > bl.auth_total[k] / 2.0:
-            reach += pr.mayoral * min(sx.ao_reach[k], bl.auth_total[k])
+            reach += bl.auth_price[k] * min(sx.ao_reach[k], bl.auth_total[k])
     return reach
 
 

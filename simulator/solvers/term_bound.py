@@ -9,8 +9,9 @@ the score is bounded on its own, over every configuration that the hard rules al
 * admissions at trusts hosted outside the free blocks (or in another NHS region, when footprints must stay
   inside one) leak whatever the footprints are;
 * a major trust that one free block's residents alone use enough to count is counted by that block's footprint;
-* a pathology network or mayoral authority pays its reward to one footprint at most, and only if the free
-  blocks hold more than half of it; so the rewards are at most what the free blocks hold of those;
+* a pathology network, mayoral authority or upper-tier council pays its reward to one footprint at most, and
+  only if the free blocks hold more than half of it; so the rewards are at most what the free blocks hold of
+  those;
 * there are at least as many footprints as the free blocks have connected pieces, and as many as the hard
   ceiling needs (today's ICBs above it may stand alone).
 
@@ -26,7 +27,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from simulator.constraints import today_icb_sets
-from simulator.metrics.score import TERM_NAMES, scorer
+from simulator.metrics.score import PEOPLE_UNIT, TERM_NAMES, scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.enumerate import CandidateGraph, candidate_graph, soft_threshold
 from simulator.solvers.scan import free_neighbours, people_between
@@ -101,14 +102,11 @@ def term_bound(problem: Problem, cap: float | None = None) -> TermBound:
                 reward += held / sc.net_size[k]
         parts["pathology_split"] = -w["pathology_split"] * reward / sc.n_networks
     if w["mayoral_split"] and sc.auth_residents:
-        A = np.asarray(sc.auth)
-        reward = 0.0
-        for k in range(A.shape[1]):
-            mine = np.flatnonzero(free & (A[:, k] > 0))
-            held = _most_residents(mine, A[:, k], pop, largest)
-            if held > sc.auth_total[k] / 2:
-                reward += held
+        reward = _majority_residents(np.asarray(sc.auth), sc.auth_total, free, pop, largest)
         parts["mayoral_split"] = -w["mayoral_split"] * reward / sc.auth_residents
+    if w["upper_tier_split"] and sc.council_residents:
+        reward = _majority_residents(sc.council, sc.council_total, free, pop, largest)
+        parts["upper_tier_split"] = -w["upper_tier_split"] * reward / PEOPLE_UNIT
     if w["icbs_split"]:
         # Every one of today's ICBs with a free block is in at least one footprint (the offset takes one each).
         parts["icbs_split"] = w["icbs_split"] * len(set(sc._block_icb[free].tolist()))
@@ -244,6 +242,19 @@ def _most_together(blocks: np.ndarray, count: np.ndarray, pop: np.ndarray, share
             continue
         best = held
     return best
+
+
+def _majority_residents(A: np.ndarray, total: np.ndarray, free: np.ndarray, pop: np.ndarray,
+                        largest: tuple[float, np.ndarray]) -> float:
+    """Most residents (``A``: block x authority or council) that footprints of free blocks can hold in
+    authorities or councils of which they hold a majority (``total``: each one's residents): per column, the most
+    one footprint can hold, if that is a majority."""
+    reward = 0.0
+    for k in np.flatnonzero(A[free].sum(axis=0) > 0):
+        held = _most_residents(np.flatnonzero(free & (A[:, k] > 0)), A[:, k], pop, largest)
+        if held > total[k] / 2:
+            reward += held
+    return reward
 
 
 def _most_residents(blocks: np.ndarray, residents: np.ndarray, pop: np.ndarray,
