@@ -806,6 +806,10 @@ def test_regional_scenario_solves_to_optimal(name, sicbl_model):
     assert s.objective_ <= problem.objective(problem.start.assignment) + 1e-12
 
 
+# The largest exact solve: its tests share one xdist worker (--dist loadgroup), so that it runs once per run.
+NATIONAL_SICBL = pytest.mark.xdist_group("solvers_national_sicbl")
+
+
 @pytest.fixture(scope="module")
 def national_sicbl(sicbl_model):
     """The national default solved exactly at sub-ICB level."""
@@ -816,6 +820,7 @@ def national_sicbl(sicbl_model):
     return scenario, problem, solver
 
 
+@NATIONAL_SICBL
 def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, national_sicbl):
     """The largest exact problem (about 244,000 candidates). The plain LP bound is about 12% below the optimum for
     this score; the subset-row cuts close nearly all of it, so reduced-cost fixing leaves a small MILP."""
@@ -837,6 +842,7 @@ def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, nat
     assert ls.objective_ >= s.objective_ - 1e-9
 
 
+@NATIONAL_SICBL
 def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model, national_sicbl):
     """Place neighbours are stricter than sub-ICB neighbours (places must also lie in neighbouring councils): the
     sub-ICB optimum, refined to places, has a footprint in two pieces. ``auto`` mends it instead of failing."""
