@@ -194,17 +194,28 @@ def test_exact_matches_brute_force_icb_region(icb_model, region, n_blocks, route
     assert set(parts(solver.configuration_)) >= {s for s in today_icb_sets(icb_model) if outside[list(s)].all()}
 
 
+SOUTH_EAST = 'within_region = true\nonly_regions = ["Y59"]'
+
+
+@pytest.fixture(scope="module")
+def south_east_brute_force(sicbl_model):
+    """The best objective over every partition of the South East's sub-ICB locations (the slow part: Bell(11) =
+    678,570 partitions), found once for both of the exact solver's routes."""
+    return brute_force(make_problem(sicbl_model, SOUTH_EAST), "Y59")
+
+
+@pytest.mark.xdist_group("brute_force_south_east")  # both routes on one worker: one brute force
 @pytest.mark.parametrize("route", ROUTES)
-def test_exact_matches_brute_force_sicbl_south_east(sicbl_model, route):
-    """South East at sub-ICB level: 11 blocks in 6 ICBs, Bell(11) = 678,570 partitions (about 2 s).
+def test_exact_matches_brute_force_sicbl_south_east(sicbl_model, south_east_brute_force, route):
+    """South East at sub-ICB level: 11 blocks in 6 ICBs, Bell(11) = 678,570 partitions.
 
     (North West has 27 sub-ICB locations and East of England 14: far beyond brute force; London and the South
     West have one sub-ICB location per ICB, so they repeat the ICB-level check.)"""
     region = "Y59"
-    problem, solver = solve_exact(sicbl_model, f'within_region = true\nonly_regions = ["{region}"]', route=route)
+    problem, solver = solve_exact(sicbl_model, SOUTH_EAST, route=route)
     in_region = sicbl_model.blocks.region_ods.to_numpy() == region
     assert in_region.sum() == 11 and len(set(sicbl_model.blocks.icb_code[in_region])) == 6
-    best, total, kept = brute_force(problem, region)
+    best, total, kept = south_east_brute_force
     assert total == 678_570 and kept > 1
     assert solver.objective_ == pytest.approx(best, abs=1e-9)
     assert problem.objective(solver.configuration_.assignment) == pytest.approx(best, abs=1e-9)
