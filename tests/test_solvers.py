@@ -12,7 +12,6 @@ route is also run on the small brute-forced problems.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -234,7 +233,6 @@ def test_national_icb_default_is_optimal_and_objective_is_the_score(icb_model, n
     assert problem.objective(config.assignment) == pytest.approx(ev.score, abs=1e-9)
     # Better than today, and it is the optimum of the same problem the brute-force tests check regionally.
     assert solver.objective_ < problem.objective(problem.start.assignment)
-    assert solver.runtime_ < 5
     d = solver.solution_dict()
     assert d["solver"] == "exact" and d["status"] == "optimal" and d["footprints"] == 31 and d["level"] == "icb2024"
 
@@ -803,13 +801,10 @@ REGIONAL = ["region_east_of_england.toml", "region_london.toml", "region_midland
 def test_regional_scenario_solves_to_optimal(name, sicbl_model):
     scenario = legacy_scenario(SCENARIOS / name)
     problem = Problem.from_scenario(scenario, sicbl_model)
-    t = time.perf_counter()
     s = ExactSolver(problem)
     s.solve()
-    elapsed = time.perf_counter() - t
     assert s.status_ == "optimal" and s.gap_ == 0.0
     assert problem.violations(s.configuration_) == []
-    assert elapsed < 10, f"{name}: {elapsed:.1f}s"
     region = set(scenario.constraints["only_regions"])
     outside = ~sicbl_model.blocks.region_ods.isin(region).to_numpy()
     kept = {p for p in today_icb_sets(sicbl_model) if outside[list(p)].all()}
