@@ -12,7 +12,6 @@ route is also run on the small brute-forced problems.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -194,17 +193,28 @@ def test_exact_matches_brute_force_icb_region(icb_model, region, n_blocks, route
     assert set(parts(solver.configuration_)) >= {s for s in today_icb_sets(icb_model) if outside[list(s)].all()}
 
 
+SOUTH_EAST = 'within_region = true\nonly_regions = ["Y59"]'
+
+
+@pytest.fixture(scope="module")
+def south_east_brute_force(sicbl_model):
+    """The best objective over every partition of the South East's sub-ICB locations (the slow part: Bell(11) =
+    678,570 partitions), found once for both of the exact solver's routes."""
+    return brute_force(make_problem(sicbl_model, SOUTH_EAST), "Y59")
+
+
+@pytest.mark.xdist_group("brute_force_south_east")  # both routes on one worker: one brute force
 @pytest.mark.parametrize("route", ROUTES)
-def test_exact_matches_brute_force_sicbl_south_east(sicbl_model, route):
-    """South East at sub-ICB level: 11 blocks in 6 ICBs, Bell(11) = 678,570 partitions (about 2 s).
+def test_exact_matches_brute_force_sicbl_south_east(sicbl_model, south_east_brute_force, route):
+    """South East at sub-ICB level: 11 blocks in 6 ICBs, Bell(11) = 678,570 partitions.
 
     (North West has 27 sub-ICB locations and East of England 14: far beyond brute force; London and the South
     West have one sub-ICB location per ICB, so they repeat the ICB-level check.)"""
     region = "Y59"
-    problem, solver = solve_exact(sicbl_model, f'within_region = true\nonly_regions = ["{region}"]', route=route)
+    problem, solver = solve_exact(sicbl_model, SOUTH_EAST, route=route)
     in_region = sicbl_model.blocks.region_ods.to_numpy() == region
     assert in_region.sum() == 11 and len(set(sicbl_model.blocks.icb_code[in_region])) == 6
-    best, total, kept = brute_force(problem, region)
+    best, total, kept = south_east_brute_force
     assert total == 678_570 and kept > 1
     assert solver.objective_ == pytest.approx(best, abs=1e-9)
     assert problem.objective(solver.configuration_.assignment) == pytest.approx(best, abs=1e-9)
@@ -223,7 +233,6 @@ def test_national_icb_default_is_optimal_and_objective_is_the_score(icb_model, n
     assert problem.objective(config.assignment) == pytest.approx(ev.score, abs=1e-9)
     # Better than today, and it is the optimum of the same problem the brute-force tests check regionally.
     assert solver.objective_ < problem.objective(problem.start.assignment)
-    assert solver.runtime_ < 5
     d = solver.solution_dict()
     assert d["solver"] == "exact" and d["status"] == "optimal" and d["footprints"] == 31 and d["level"] == "icb2024"
 
@@ -792,18 +801,19 @@ REGIONAL = ["region_east_of_england.toml", "region_london.toml", "region_midland
 def test_regional_scenario_solves_to_optimal(name, sicbl_model):
     scenario = legacy_scenario(SCENARIOS / name)
     problem = Problem.from_scenario(scenario, sicbl_model)
-    t = time.perf_counter()
     s = ExactSolver(problem)
     s.solve()
-    elapsed = time.perf_counter() - t
     assert s.status_ == "optimal" and s.gap_ == 0.0
     assert problem.violations(s.configuration_) == []
-    assert elapsed < 10, f"{name}: {elapsed:.1f}s"
     region = set(scenario.constraints["only_regions"])
     outside = ~sicbl_model.blocks.region_ods.isin(region).to_numpy()
     kept = {p for p in today_icb_sets(sicbl_model) if outside[list(p)].all()}
     assert kept <= set(parts(s.configuration_))
     assert s.objective_ <= problem.objective(problem.start.assignment) + 1e-12
+
+
+# The largest exact solve: its tests share one xdist worker (--dist loadgroup), so that it runs once per run.
+NATIONAL_SICBL = pytest.mark.xdist_group("solvers_national_sicbl")
 
 
 @pytest.fixture(scope="module")
@@ -816,6 +826,7 @@ def national_sicbl(sicbl_model):
     return scenario, problem, solver
 
 
+@NATIONAL_SICBL
 def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, national_sicbl):
     """The largest exact problem (about 244,000 candidates). The plain LP bound is about 12% below the optimum for
     this score; the subset-row cuts close nearly all of it, so reduced-cost fixing leaves a small MILP."""
@@ -837,6 +848,7 @@ def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, nat
     assert ls.objective_ >= s.objective_ - 1e-9
 
 
+@NATIONAL_SICBL
 def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model, national_sicbl):
     """Place neighbours are stricter than sub-ICB neighbours (places must also lie in neighbouring councils): the
     sub-ICB optimum, refined to places, has a footprint in two pieces. ``auto`` mends it instead of failing."""
