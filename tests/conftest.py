@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from boundaries.errors import DataError
@@ -40,6 +42,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip = pytest.mark.skip(reason=reason)
     for item in integration:
         item.add_marker(skip)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under ``--dist loadgroup`` (the README's test command), warn if xdist did not group the tests marked
+    ``xdist_group``: they would still pass, but rebuild their shared fixtures on both workers (with pytest 9.2,
+    pytest-xdist 3.8 stops grouping without a word: pytest-dev/pytest-xdist#1386)."""
+    if not getattr(session.config.option, "loadgroup", False):  # set on xdist's workers only
+        return
+    apart = [item for item in session.items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if apart:
+        warnings.warn(pytest.PytestWarning(
+            f"--dist loadgroup did not group the {len(apart)} tests marked xdist_group (pytest {pytest.__version__}; "
+            "see pytest-dev/pytest-xdist#1386): their shared fixtures are built on each worker"))
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,9 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+# One Streamlit server and one Chromium at a time: both tests on the same xdist worker (--dist loadgroup), since two
+# browsers at once on two shared cores would make the UI time-outs the slowest test's.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("browser")]
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

@@ -32,6 +32,13 @@ def _place(name: str, extra: str = ""):
     return parse_scenario(legacy(text + extra), name)
 
 
+def _rows(C) -> list[np.ndarray]:
+    """Each row's column indices, as ``C[j].indices`` gives them, without making a sparse matrix per row (a walk's
+    worth of rows one at a time took most of these tests' time)."""
+    C = C.tocsr()
+    return np.split(C.indices, C.indptr[1:-1])
+
+
 def _matrix(footprints, n):
     rows = np.concatenate([np.full(len(f), i) for i, f in enumerate(footprints)])
     return sp.csr_matrix((np.ones(len(rows)), (rows, np.concatenate(footprints))), shape=(len(footprints), n))
@@ -54,8 +61,8 @@ def test_walk_visits_exactly_the_exact_solvers_candidates_at_their_costs(london)
     # The exact solver also holds today's ICBs that stand alone (outside London, locked; or above the cap, like
     # North East London): the walk leaves those to the caller.
     free, pop = scan.free, problem.population
-    enumerated = {tuple(C[j].indices.tolist()): costs[j] for j in range(C.shape[0])
-                  if free[C[j].indices].all() and pop[C[j].indices].sum() <= scan.cap}
+    enumerated = {tuple(r.tolist()): costs[j] for j, r in enumerate(_rows(C))
+                  if free[r].all() and pop[r].sum() <= scan.cap}
     assert len(walked) == len(res.footprints) == res.visited == scan.count(10 ** 9)
     assert walked.keys() == enumerated.keys()
     diff = max(abs(walked[k] - enumerated[k]) for k in walked)
@@ -76,15 +83,14 @@ def test_walk_charges_block_duals_and_subset_row_cuts_exactly(london):
     cut_duals = -rng.uniform(0.0, 0.02, len(cuts))
     res = scan.scan(duals, constant=0.01, cuts=cuts, cut_duals=cut_duals, threshold=0.0, keep=500)
     # Brute force over the exact solver's candidates (London's blocks only).
-    inside = np.array([scan.free[C[j].indices].all() and problem.population[C[j].indices].sum() <= scan.cap
-                       for j in range(C.shape[0])])
+    inside = np.array([scan.free[r].all() and problem.population[r].sum() <= scan.cap for r in _rows(C)])
     Cf, cf = C[inside], costs[inside]
     rc = cf - Cf @ duals + 0.01 - _cut_membership(Cf.tocsc(), cuts) @ cut_duals
     assert res.min_reduced_cost == pytest.approx(rc.min(), abs=1e-12)
     # The 500 kept are the 500 lowest (the threshold was lowered to make room), each priced right.
     assert len(res.footprints) == 500
     assert res.threshold < 0.0 and np.sort(res.reduced_costs)[-1] == pytest.approx(np.sort(rc)[499], abs=1e-12)
-    row = {tuple(Cf[j].indices.tolist()): j for j in range(Cf.shape[0])}
+    row = {tuple(r.tolist()): j for j, r in enumerate(_rows(Cf))}
     got = np.sort(cf[[row[tuple(sorted(int(i) for i in f))] for f in res.footprints]]
                   - [duals[f].sum() for f in res.footprints]
                   + 0.01 - _cut_membership(_matrix(res.footprints, n).tocsc(), cuts) @ cut_duals)

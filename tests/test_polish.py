@@ -69,6 +69,11 @@ def test_polish_reaches_the_proven_place_optimum_in_every_enumerable_region(name
     assert problem.violations(polished) == [] and stats["pair_optimal"] and stats["exchange_optimal"]
 
 
+# The national fixtures take half a minute: their tests share one xdist worker (--dist loadgroup), so that they
+# are built once per run rather than once per worker.
+NATIONAL = pytest.mark.xdist_group("polish_national")
+
+
 @pytest.fixture(scope="module")
 def national_polished(place_model):
     scenario = _place("national_default_sicbl.toml")
@@ -78,6 +83,7 @@ def national_polished(place_model):
     return problem, start, *exchange_polish(problem, start)
 
 
+@NATIONAL
 def test_polish_never_worsens_and_meets_every_rule(national_polished):
     problem, start, polished, stats = national_polished
     before = problem.objective(start.assignment)
@@ -100,6 +106,7 @@ def test_polish_never_worsens_and_meets_every_rule(national_polished):
             assert len(set(icb[members])) == 1 and (icb == icb[members][0]).sum() == members.sum()
 
 
+@NATIONAL
 def test_polish_leaves_no_improving_single_block_move(national_polished):
     """Moving one block to a neighbouring footprint is one of the exchanges: none may improve the answer."""
     problem, _, polished, stats = national_polished
@@ -123,6 +130,7 @@ def test_polish_leaves_no_improving_single_block_move(national_polished):
     assert tried > 100
 
 
+@NATIONAL
 def test_pool_holds_every_footprint_and_only_connected_variants_under_the_cap(national_polished, place_model):
     problem, start, _, _ = national_polished
     masks = exchange_candidates(problem, start, max_out=1, max_in=1)
@@ -153,6 +161,7 @@ def national_redrawn(national_polished):
     return problem, start, *pair_redraw(problem, start, max_splits=20_000)
 
 
+@NATIONAL
 def test_pair_redraw_never_worsens_and_meets_every_rule(national_redrawn):
     problem, start, redrawn, stats = national_redrawn
     assert stats["objective_after"] <= problem.objective(start.assignment)
@@ -161,6 +170,7 @@ def test_pair_redraw_never_worsens_and_meets_every_rule(national_redrawn):
     assert stats["pairs_checked"] > 10 and stats["pairs_skipped"] > 0 and not stats["pair_optimal"]
 
 
+@NATIONAL
 def test_pair_redraw_leaves_no_improving_two_way_split(national_redrawn):
     """For the four smallest pairs of neighbouring footprints (all checked), every split of their places into two
     connected footprints under the ceiling is tried here: none may beat the answer."""

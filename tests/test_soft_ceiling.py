@@ -162,7 +162,7 @@ def test_published_rules_at_icb_level_solve_with_every_solver(today_model):
     assert exact.status == "optimal" and exact.stats["soft_ceiling"]["covers_every_configuration"]
     assert exact.configuration.n_footprints == 26
     for solver in ("auto", "local_search"):
-        r = AutoSolver(sc, today_model, solver=solver, iterations=2000).solve()
+        r = AutoSolver(sc, today_model, solver=solver, iterations=500).solve()
         _check(r, problem)
         assert r.objective >= exact.objective - 1e-9
 

@@ -12,7 +12,6 @@ route is also run on the small brute-forced problems.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -194,17 +193,28 @@ def test_exact_matches_brute_force_icb_region(icb_model, region, n_blocks, route
     assert set(parts(solver.configuration_)) >= {s for s in today_icb_sets(icb_model) if outside[list(s)].all()}
 
 
+SOUTH_EAST = 'within_region = true\nonly_regions = ["Y59"]'
+
+
+@pytest.fixture(scope="module")
+def south_east_brute_force(sicbl_model):
+    """The best objective over every partition of the South East's sub-ICB locations (the slow part: Bell(11) =
+    678,570 partitions), found once for both of the exact solver's routes."""
+    return brute_force(make_problem(sicbl_model, SOUTH_EAST), "Y59")
+
+
+@pytest.mark.xdist_group("brute_force_south_east")  # both routes on one worker: one brute force
 @pytest.mark.parametrize("route", ROUTES)
-def test_exact_matches_brute_force_sicbl_south_east(sicbl_model, route):
-    """South East at sub-ICB level: 11 blocks in 6 ICBs, Bell(11) = 678,570 partitions (about 2 s).
+def test_exact_matches_brute_force_sicbl_south_east(sicbl_model, south_east_brute_force, route):
+    """South East at sub-ICB level: 11 blocks in 6 ICBs, Bell(11) = 678,570 partitions.
 
     (North West has 27 sub-ICB locations and East of England 14: far beyond brute force; London and the South
     West have one sub-ICB location per ICB, so they repeat the ICB-level check.)"""
     region = "Y59"
-    problem, solver = solve_exact(sicbl_model, f'within_region = true\nonly_regions = ["{region}"]', route=route)
+    problem, solver = solve_exact(sicbl_model, SOUTH_EAST, route=route)
     in_region = sicbl_model.blocks.region_ods.to_numpy() == region
     assert in_region.sum() == 11 and len(set(sicbl_model.blocks.icb_code[in_region])) == 6
-    best, total, kept = brute_force(problem, region)
+    best, total, kept = south_east_brute_force
     assert total == 678_570 and kept > 1
     assert solver.objective_ == pytest.approx(best, abs=1e-9)
     assert problem.objective(solver.configuration_.assignment) == pytest.approx(best, abs=1e-9)
@@ -223,7 +233,6 @@ def test_national_icb_default_is_optimal_and_objective_is_the_score(icb_model, n
     assert problem.objective(config.assignment) == pytest.approx(ev.score, abs=1e-9)
     # Better than today, and it is the optimum of the same problem the brute-force tests check regionally.
     assert solver.objective_ < problem.objective(problem.start.assignment)
-    assert solver.runtime_ < 5
     d = solver.solution_dict()
     assert d["solver"] == "exact" and d["status"] == "optimal" and d["footprints"] == 31 and d["level"] == "icb2024"
 
@@ -792,18 +801,19 @@ REGIONAL = ["region_east_of_england.toml", "region_london.toml", "region_midland
 def test_regional_scenario_solves_to_optimal(name, sicbl_model):
     scenario = legacy_scenario(SCENARIOS / name)
     problem = Problem.from_scenario(scenario, sicbl_model)
-    t = time.perf_counter()
     s = ExactSolver(problem)
     s.solve()
-    elapsed = time.perf_counter() - t
     assert s.status_ == "optimal" and s.gap_ == 0.0
     assert problem.violations(s.configuration_) == []
-    assert elapsed < 10, f"{name}: {elapsed:.1f}s"
     region = set(scenario.constraints["only_regions"])
     outside = ~sicbl_model.blocks.region_ods.isin(region).to_numpy()
     kept = {p for p in today_icb_sets(sicbl_model) if outside[list(p)].all()}
     assert kept <= set(parts(s.configuration_))
     assert s.objective_ <= problem.objective(problem.start.assignment) + 1e-12
+
+
+# The largest exact solve: its tests share one xdist worker (--dist loadgroup), so that it runs once per run.
+NATIONAL_SICBL = pytest.mark.xdist_group("solvers_national_sicbl")
 
 
 @pytest.fixture(scope="module")
@@ -816,6 +826,7 @@ def national_sicbl(sicbl_model):
     return scenario, problem, solver
 
 
+@NATIONAL_SICBL
 def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, national_sicbl):
     """The largest exact problem (about 244,000 candidates). The plain LP bound is about 12% below the optimum for
     this score; the subset-row cuts close nearly all of it, so reduced-cost fixing leaves a small MILP."""
@@ -837,6 +848,7 @@ def test_national_sicbl_default_is_proven_optimal(sicbl_model, national_icb, nat
     assert ls.objective_ >= s.objective_ - 1e-9
 
 
+@NATIONAL_SICBL
 def test_place_level_warm_start_mends_a_refined_footprint_in_pieces(place_model, national_sicbl):
     """Place neighbours are stricter than sub-ICB neighbours (places must also lie in neighbouring councils): the
     sub-ICB optimum, refined to places, has a footprint in two pieces. ``auto`` mends it instead of failing."""
@@ -904,22 +916,22 @@ def test_other_shipped_scenarios_solve_to_optimal(name, icb_model, sicbl_model):
     s = ExactSolver(problem)
     s.solve()
     assert problem.violations(s.configuration_) == []
-    if name == "mayoral_authorities_whole.toml":
+    if name in ("mayoral_authorities_whole.toml", "london_as_one.toml"):
         # At the legacy price a person above the soft ceiling costs 63 times less than today, so the answer proves
-        # a cap (about 13.8m) with too many candidates to search: it is reported with its gap, never as optimal.
+        # a cap (about 13m) with too many candidates to search: it is reported with its gap, never as optimal.
         soft = s.stats_["soft_ceiling"]
         assert s.status_ == "feasible" and not soft["covers_every_configuration"]
         assert soft["cap_searched"] < soft["cap_proven"] and s.bound_ < s.objective_
-        return
-    assert s.status_ == "optimal"
+    else:
+        assert s.status_ == "optimal"
     if name == "london_as_one.toml":
         london = np.flatnonzero(model.blocks.region_ods.to_numpy() == "Y56")
         assert frozenset(london.tolist()) in parts(s.configuration_)
 
 
 def test_published_design_rules_at_place_level(place_model_2026):
-    """Today's map breaks the 1m floor and has 36 ICBs, not 26: the local search repairs its start by merging,
-    then meets every published rule."""
+    """Today's map breaks the 1m floor, has 36 ICBs, not 26, and splits North Yorkshire: the local search repairs its
+    start by merging, then meets every published rule."""
     from simulator.scenario import load_scenario
     from simulator.solvers.run import optimise
 
@@ -932,13 +944,18 @@ def test_published_design_rules_at_place_level(place_model_2026):
     assert cfg.n_footprints == 26  # "26 leadership teams nationally"
     pop = np.bincount(cfg.assignment, weights=place_model.population("gp_registered"))
     assert pop.min() >= 1_000_000
-    lads = place_model.blocks.lad_code.to_numpy()
     regions = place_model.blocks.region_ods.to_numpy()
-    # Every council whole (within each NHS region: six councils straddle region lines, and footprints may not)
-    assert all(len(set(cfg.assignment[(lads == lad) & (regions == r)])) <= 1 for lad in set(lads) for r in set(regions))
-    straddling = {lad for lad in set(lads) if len(set(regions[lads == lad])) > 1}
-    assert all(len(set(cfg.assignment[lads == lad])) == 1 for lad in set(lads) - straddling)
-    assert len(straddling) == 6
+    # Every upper-tier council whole within 2% (within each NHS region: five councils straddle region lines, and
+    # footprints may not): in each region's part, at most 2% of the council outside the footprint holding most.
+    O = place_model.council_overlap
+    for k in range(O.shape[1]):
+        for r in set(regions[O[:, k] > 0]):
+            part = np.bincount(cfg.assignment[regions == r], weights=O[regions == r, k])
+            assert part.sum() - part.max() <= 0.02 * O[:, k].sum() + 1e-6, place_model.councils.name.iloc[k]
+    straddling = {k for k in range(O.shape[1]) if len(set(regions[O[:, k] > 0])) > 1}
+    assert len(straddling) == 5  # Cumberland, Westmorland and Furness, North Yorkshire; Buckinghamshire, Oxfordshire
+    essex = O[:, place_model.councils.index[place_model.councils.name == "Essex"].item()] > 0
+    assert len(set(cfg.assignment[essex])) == 1
     assert all(len(set(regions[cfg.assignment == f])) == 1 for f in range(cfg.n_footprints))  # region by region
     acute = np.bincount(place_model.trust_host[(place_model.trust_host >= 0) & place_model.trusts.acute.to_numpy()],
                         minlength=place_model.n_blocks)

@@ -22,8 +22,7 @@ from simulator.constraints import blocks_connected, group_labels, today_icb_sets
 from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.metrics.score import scorer
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
-from simulator.solvers.enumerate import (  # noqa: F401 (population_cap and enumeration_rules: read from here too)
-    candidate_graph, enumeration_rules, population_cap, soft_threshold)
+from simulator.solvers.enumerate import candidate_graph, enumeration_rules, population_cap, soft_threshold
 from simulator.solvers.explain import explain_infeasible
 from simulator.solvers.master import MasterBound, cut_strengthened_bound
 from simulator.solvers.scan import count_connected
@@ -66,6 +65,9 @@ class ExactSolver(Solver):
         With ``max_moved`` (solved only as a direct MILP), give up above this many candidates.
     explain
         Explain an infeasible answer (False: a warm start needs no reasons).
+    lift_limit
+        With a soft ceiling, lift the cap to the one an answer proves only where that leaves at most this many
+        candidates (or ``max_candidates``, if fewer): costing them takes about 16 s a million.
     contract_groups
         Enumerate candidates over the groups the rules keep together, each contracted to one node
         (:class:`simulator.solvers.enumerate.CandidateGraph`); False enumerates block by block, as a check (the
@@ -76,9 +78,11 @@ class ExactSolver(Solver):
 
     def __init__(self, problem: Problem, seed: int = 0, time_limit: float | None = None, progress=None,
                  max_candidates: int = 3_000_000, direct_limit: int = 2_000, proof_limit: int = 30_000,
-                 max_moved_limit: int = 20_000, explain: bool = True, contract_groups: bool = True):
+                 max_moved_limit: int = 20_000, explain: bool = True, contract_groups: bool = True,
+                 lift_limit: int = 1_000_000):
         super().__init__(problem, seed, time_limit, progress)
         self.contract_groups = contract_groups
+        self.lift_limit = lift_limit
         self.explain = explain
         self.max_candidates = max_candidates
         self.direct_limit = direct_limit
@@ -256,7 +260,7 @@ class ExactSolver(Solver):
         configuration (or every connected footprint is a candidate, when nothing can). The answer then proves a
         cap (:meth:`SoftCeiling.cap_for`) beyond which no footprint is in a configuration as good; if the answer is
         proven optimal over the footprints searched, the candidates are enumerated up to that cap and solved again.
-        If that cap has too many candidates, the largest of two lower ones that fits is searched. Where the cap
+        If that cap has more candidates than ``lift_limit``, the largest of two lower ones that fits is searched. Where the cap
         searched falls short of the cap proven, the bound is lowered to what footprints above the cap searched
         could score (status ``feasible``): the answer is never called optimal over footprints not searched.
         """
@@ -275,9 +279,10 @@ class ExactSolver(Solver):
                 except TooManyCandidates as e:
                     if not rungs:
                         raise
+                    more = str(e)[0].lower() + str(e)[1:]
                     raise TooManyCandidates(
                         f"no configuration of footprints of at most {rungs[-1]['cap']:,} people meets the rules, and "
-                        f"with the soft ceiling lifted to {cap:,.0f} there are {str(e)[0].lower()}{str(e)[1:]}") from None
+                        f"with the soft ceiling lifted to {cap:,.0f} there are {more}") from None
                 self._solve_over(*candidates, t0)
                 rungs.append({"cap": round(cap), "candidates": self.stats_.get("candidates_feasible", 0),
                               "status": SolverStatus(self.status_).value})
@@ -296,9 +301,9 @@ class ExactSolver(Solver):
         target = soft.cap_for(self.objective_)
         if target > cap and self.status_ is SolverStatus.OPTIMAL:
             # Lifting the cap can only prove an answer that is proven over the footprints searched so far.
+            most = min(self.max_candidates, self.lift_limit)
             fit = next((c for c in (target, cap + (target - cap) / 2, cap + (target - cap) / 4)
-                        if count_connected(graph.contraction.neighbours, graph.weight, c, self.max_candidates)
-                        <= self.max_candidates), None)
+                        if count_connected(graph.contraction.neighbours, graph.weight, c, most) <= most), None)
             if fit is not None:
                 kept = (self.configuration_, self.objective_, self.status_, self.bound_, self.bound_method_,
                         dict(self.stats_))

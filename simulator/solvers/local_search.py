@@ -12,7 +12,9 @@ from simulator.constraints import acute_per_block, blocks_connected, group_label
 from simulator.errors import ScenarioError
 from simulator.incremental import MoveEvaluator
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
-from simulator.solvers.exact import ExactSolver, SoftCeiling, _named, soft_threshold
+from simulator.solvers.enumerate import soft_threshold
+from simulator.solvers.exact import ExactSolver, _named
+from simulator.solvers.term_bound import SoftCeiling
 
 DEFAULT_TEMPERATURE = (0.02, 0.0002)
 """Start and end temperatures in score units (terms run 0..1, so these suit every level)."""

@@ -14,11 +14,12 @@ from simulator.io import read_configuration_file
 from simulator.model import load_model
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverResult, SolverStatus
 from simulator.solvers.bound import enumerated_bound
-from simulator.solvers.exact import ExactSolver, SoftCeiling, population_cap
+from simulator.solvers.enumerate import candidate_graph
+from simulator.solvers.exact import ExactSolver, population_cap
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
-from simulator.solvers.scan import FootprintScan
-from simulator.solvers.term_bound import term_bound
+from simulator.solvers.scan import FootprintScan, count_connected
+from simulator.solvers.term_bound import SoftCeiling, term_bound
 
 
 def refine(config: Configuration, model, allow_noncontiguous: bool | None = None) -> Configuration:
@@ -263,7 +264,16 @@ class AutoSolver(Solver):
             return None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
 
         if solver == "auto" and model.level == "place" and problem.constraints.contiguity:
+            # Count first, by the compiled walk over the graph the exact solver enumerates (each group kept whole
+            # one node): a few milliseconds, where enumerating up to the limit in Python takes seconds.
+            graph = candidate_graph(problem)
+            cap = population_cap(problem)
+            counted_nodes = count_connected(graph.contraction.neighbours, graph.weight, cap, PLACE_EXACT_LIMIT)
             try:
+                if counted_nodes > PLACE_EXACT_LIMIT:
+                    raise TooManyCandidates(
+                        f"more than {PLACE_EXACT_LIMIT:,} candidate footprints at place level (of at most "
+                        f"{cap:,.0f} people, each group kept whole taken as one block)")
                 # With a soft ceiling the exact solver lifts its cap as far as the answer needs (or reports how
                 # far its proof reaches), so its answer stands whatever the ceiling.
                 s = _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
