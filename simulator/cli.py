@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import re
@@ -21,6 +23,7 @@ from simulator.calibrate import (PULLS, Oracle, calibrate, calibration_files, de
 from simulator.compare import compare
 from simulator.configuration import Configuration
 from simulator.errors import IcbSimError, InputFileError
+from simulator.forecast import forecast
 from simulator.formatting import money
 from simulator.io import level_blocks, outputs, read_configuration_file, write_outputs
 from simulator.metrics.evaluate import MetricParameters, evaluate
@@ -101,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
                     "20000 otherwise)")
     op.add_argument("--restarts", type=int, help="local searches with different seeds drawn from --seed, the best "
                     "kept (default under auto: 4 for a region at place level, else 1)")
+    op.add_argument("--margins", action="store_true",
+                    help="also say, per NHS region, which of today's ICBs the answer merges and by how much it beats "
+                         "the best configuration that differs there (writes regions.csv; exact solves region by "
+                         "region)")
 
     sw = sub.add_parser("sweep", help="run a grid of scenario variants in parallel (resumable)", parents=data_dir)
     sw.add_argument("scenario", help="base scenario TOML file")
@@ -311,6 +318,11 @@ def _cmd_optimise(args, data_dir) -> int:
     solution.update({"scenario": scenario.name, "scenario_file": str(args.scenario),
                      "score": evaluation.score, "violations": solver.problem.violations(solver.configuration_)})
     files["solution.json"] = json.dumps(solution, indent=1, default=str)
+    regions = []
+    if args.margins:
+        _say("margins region by region ...")
+        regions = forecast(scenario, model, solver.configuration_)
+        files["regions.csv"] = _regions_csv(regions)
     written = write_outputs(args.out, files)
     _say("wrote " + ", ".join(str(w) for w in written))
     print(_summary(evaluation))
@@ -322,6 +334,11 @@ def _cmd_optimise(args, data_dir) -> int:
     best = f" (best of {len(runs)} local searches, found from seed {result.best_seed})" if runs else ""
     print(f"solver {result.solver}: {result.status.value}, objective {result.objective:.5f}, gap {gap}, "
           f"{result.timings['total']:.1f}s, seed {result.seed}{best}")
+    for r in regions:
+        merges = "; ".join(" + ".join(f) for f in r.merges) or "no change"
+        margin = "n/a" if r.margin is None else f"{r.margin:.4f}"
+        print(f"{r.region_name}: {r.icbs_today} ICBs today -> {len(r.footprints)}: {merges}; margin over the "
+              f"runner-up {margin}{f' ({r.note})' if r.note else ''}")
     return 0
 
 
@@ -605,6 +622,18 @@ def _cmd_calibrate(args, data_dir) -> int:
     _say(f"wrote {len(written)} files in {args.out}")
     print("\n".join(summary_lines(cal, held)))
     return 0
+
+
+def _regions_csv(regions) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, ["region", "region_name", "icbs_today", "footprints", "merges", "margin", "improves",
+                             "note"], lineterminator="\n")
+    w.writeheader()
+    for r in regions:
+        d = r.to_dict()
+        d["merges"] = "; ".join(d["merges"])
+        w.writerow({k: ("" if v is None else v) for k, v in d.items()})
+    return buf.getvalue()
 
 
 def _read_scenario_text(path: str) -> str:

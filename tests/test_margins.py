@@ -32,3 +32,18 @@ def test_margin_is_the_gap_to_the_best_configuration_that_differs_in_the_region(
     differing = [obj for obj, cfg in ranked[1:] if within(cfg, "R1") != within(best, "R1")]
     assert by_region["R1"].margin == pytest.approx(min(differing) - objective)
     assert by_region["R1"].runner_up is not None and not by_region["R1"].runner_up.same_partition(best)
+
+
+def test_forecast_names_merges_and_margins_per_region():
+    from simulator.forecast import forecast
+    from simulator.solvers.run import optimise
+
+    m = synthetic_model()
+    sc = parse_scenario(TEXT.format(n=2), "syn")
+    answer = optimise(sc, m, solver="exact").configuration_
+    regions = {r.region: r for r in forecast(sc, m, answer)}
+    assert set(regions) == {"R1", "R2"}
+    # Two footprints in all under within_region: R1 (ICBs A and B) becomes one, R2 (ICB C) stays as it is.
+    assert regions["R1"].merges == [["ICB A", "ICB B"]] and regions["R1"].icbs_today == 2
+    assert regions["R2"].merges == [] and regions["R2"].margin is None and regions["R2"].note
+    assert regions["R1"].improves == 0.0

@@ -11,6 +11,7 @@ from simulator.configuration import Configuration
 from simulator.errors import ScenarioError
 from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
+from simulator.solvers.enumerate import soft_threshold
 from simulator.solvers.exact import ExactSolver, _named
 
 _CHUNK = 50_000
@@ -199,7 +200,15 @@ def runner_up_margins(problem: Problem, limit: int = 500_000, time_limit: float 
     Footprints that span regions count in the region of their largest part. Raises :class:`ScenarioError` where the
     exact solver cannot price the candidates directly (more than ``limit``).
     """
-    s, C, costs = _candidates(problem, limit)
+    if soft_threshold(problem) is not None:
+        # Past a soft ceiling: the candidates up to the cap the exact solver's answer searched.
+        probe = ExactSolver(problem, max_candidates=limit, explain=False)
+        probe.solve()
+        cap = (probe.stats_.get("soft_ceiling") or {}).get("cap_searched")
+        s = ExactSolver(problem, max_candidates=limit)
+        C, costs = s.candidates(cap)
+    else:
+        s, C, costs = _candidates(problem, limit)
     res = s.partition_milp(C, costs, time_limit)
     if res.x is None:
         raise ScenarioError("the scenario is infeasible: run 'icbsim optimise' for an explanation")
