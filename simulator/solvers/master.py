@@ -209,12 +209,10 @@ class _CutMembership:
         for t in triples:
             self.add(t)
 
-    def add(self, triple: tuple[int, int, int]) -> np.ndarray:
-        """Append a cut; returns its members (candidates, sorted)."""
+    def add(self, triple: tuple[int, int, int]) -> None:
+        """Append a cut."""
         a, b, c = (self._holding(k) for k in triple)
-        members = np.flatnonzero((a & b) | (a & c) | (b & c))
-        self.members.append(members)
-        return members
+        self.members.append(np.flatnonzero((a & b) | (a & c) | (b & c)))
 
     def _holding(self, block: int) -> np.ndarray:
         held = np.zeros(self.N, dtype=bool)
@@ -375,11 +373,12 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
         if not new:
             break
         in_master = np.flatnonzero(P >= 0)
-        for tri in new:
+        held = _dense_membership(C[P[in_master]].toarray(), new) > 0  # master column x new cut
+        for k, tri in enumerate(new):
             known.add(tri)
             triples.append(tri)
-            # Master columns whose candidate the cut holds (a candidate is in the master once at most).
-            master.add_cut(in_master[np.isin(P[in_master], cuts.add(tri), assume_unique=True)])
+            cuts.add(tri)
+            master.add_cut(in_master[held[:, k]])
         y, rc = column_generation()
         value = lagrangian(y, rc)
         if value > best:
