@@ -127,7 +127,7 @@ def _param_state(params: MetricParameters) -> dict:
              "band": tuple(min(max(b / 1e6, 0.5), 4.0) for b in params.band),
              "authority_set": params.authority_set}
     for t in TERMS:
-        state[f"w_{t}"] = min(max(float(params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.0), 100.0)
+        state[f"w_{t}"] = max(float(params.weights.get(t, DEFAULT_WEIGHTS[t])), 0.0)  # learned prices may pass 100
     return state
 
 
@@ -165,8 +165,16 @@ with st.sidebar:
     band = st.slider("Target band (millions)", 0.5, 4.0, step=0.1, key="band")
     authority_set = st.selectbox("Authorities to align with", ["mayoral", "strategic"], key="authority_set")
     with st.expander("Weights of the score (score per unit of each term)"):
-        weights = {t: st.number_input(f"{t.replace('_', ' ')} (per {TERM_UNITS[t]})", 0.0, 100.0, step=0.01,
+        weights = {t: st.number_input(f"{t.replace('_', ' ')} (per {TERM_UNITS[t]})", 0.0, None, step=0.01,
                                       format="%.3f", help=TERMS[t], key=f"w_{t}") for t in TERMS}
+        changed = [t for t in TERMS if abs(weights[t] - DEFAULT_WEIGHTS[t]) > 1e-12]
+        if changed:
+            # A calibrated scenario's prices were learned from decided maps: show them beside the defaults.
+            st.caption("Prices that differ from the default price list")
+            st.dataframe(pd.DataFrame({"term": [t.replace("_", " ") for t in changed],
+                                       "default": [DEFAULT_WEIGHTS[t] for t in changed],
+                                       "this scenario": [weights[t] for t in changed]}),
+                         hide_index=True, width="stretch")
     ws.params = MetricParameters(population_measure=measure, band=(band[0] * 1e6, band[1] * 1e6), weights=weights,
                                  authority_set=authority_set)
     st.header("Map")

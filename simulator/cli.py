@@ -1,8 +1,10 @@
-"""The ``icbsim`` command line: evaluate configurations and manage the data directory."""
+"""The ``icbsim`` command line: evaluate, optimise, sweep, compare and calibrate configurations; manage the data."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import re
@@ -16,9 +18,12 @@ from boundaries.finance import POPULATION_MEASURES
 from boundaries.geography import BASELINES, DEFAULT_BASELINE, LEVEL_ALIASES, LEVELS, canonical_level
 from boundaries.sources import resolve_data_dir
 from boundaries.summary import data_summary
+from simulator.calibrate import (PULLS, Oracle, calibrate, calibration_files, decided_map, leave_one_out,
+                                 scenario_text, select_pull, summary_lines)
 from simulator.compare import compare
 from simulator.configuration import Configuration
 from simulator.errors import IcbSimError, InputFileError
+from simulator.forecast import forecast
 from simulator.formatting import money
 from simulator.io import level_blocks, outputs, read_configuration_file, write_outputs
 from simulator.metrics.evaluate import MetricParameters, evaluate
@@ -99,6 +104,10 @@ def _parser() -> argparse.ArgumentParser:
                     "20000 otherwise)")
     op.add_argument("--restarts", type=int, help="local searches with different seeds drawn from --seed, the best "
                     "kept (default under auto: 4 for a region at place level, else 1)")
+    op.add_argument("--margins", action="store_true",
+                    help="also say, per NHS region, which of today's ICBs the answer merges and by how much it beats "
+                         "the best configuration that differs there (writes regions.csv; exact solves region by "
+                         "region)")
 
     sw = sub.add_parser("sweep", help="run a grid of scenario variants in parallel (resumable)", parents=data_dir)
     sw.add_argument("scenario", help="base scenario TOML file")
@@ -141,6 +150,37 @@ def _parser() -> argparse.ArgumentParser:
     cp.add_argument("--region", help="print only this NHS region (ODS code such as Y56, or name); the files hold "
                                      "everything")
     cp.add_argument("--out", help="folder for comparison.json, correspondence.csv, coassignment.csv, differences.csv")
+
+    ca = sub.add_parser("calibrate", help="learn the price list (score weights) under which decided maps are "
+                                          "optimal: inverse optimisation, checked out of sample", parents=data_dir)
+    ca.add_argument("scenarios", nargs="+", metavar="SCENARIO",
+                    help="scenario TOML files: the rules, level and freed regions (only_regions) of each decision")
+    ca.add_argument("--decided", nargs="+", default=["2026"], metavar="MAP",
+                    help="the decided map: '2026' (the official April 2026 map; the default), '2024', a CSV, a "
+                         "GeoJSON export or an output folder; one for every scenario, or one per scenario in order")
+    ca.add_argument("--out", required=True, help="folder for calibration.json, prices.csv, decided_maps.csv, the "
+                                                 "answers and calibrated.toml")
+    ca.add_argument("--pull", default="auto",
+                    help="pull toward the default prices: a number >= 0, or 'auto' (chosen by leave-one-out among "
+                         "the decided maps; the default)")
+    ca.add_argument("--terms", help="comma-separated score terms to learn (default: every term with a default "
+                                    "price above 0, and upper_tier_split)")
+    ca.add_argument("--margin", type=float, default=None,
+                    help="margin by which a competitor that shares no merged pair with a decided map must lose, as "
+                         "a share of a typical change's score (default 0.1)")
+    ca.add_argument("--rounds", type=int, default=None, help="rounds of cutting planes at most (default 15)")
+    ca.add_argument("--leave-one-out", action="store_true",
+                    help="also predict each decided map from prices learned on the others, beside the defaults")
+    ca.add_argument("--seed", type=int, default=0, help="seed of any local search (default 0)")
+    ca.add_argument("--scenario-out", metavar="BASE.toml",
+                    help="write calibrated.toml from this scenario (default: the first SCENARIO) with the learned "
+                         "prices")
+    ca.add_argument("--name", help="name of the scenario in calibrated.toml (default 'Calibrated: BASE')")
+    ca.add_argument("--description", help="its description (default: the base scenario's, and where the prices "
+                                          "come from)")
+    ca.add_argument("--drop", action="append", default=[], metavar="CONSTRAINT",
+                    help="leave this constraint of the base scenario out of calibrated.toml (e.g. n_footprints); "
+                         "repeatable")
 
     data = sub.add_parser("data", help="check, locate or fetch the data directory")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
@@ -278,6 +318,11 @@ def _cmd_optimise(args, data_dir) -> int:
     solution.update({"scenario": scenario.name, "scenario_file": str(args.scenario),
                      "score": evaluation.score, "violations": solver.problem.violations(solver.configuration_)})
     files["solution.json"] = json.dumps(solution, indent=1, default=str)
+    regions = []
+    if args.margins:
+        _say("margins region by region ...")
+        regions = forecast(scenario, model, solver.configuration_)
+        files["regions.csv"] = _regions_csv(regions)
     written = write_outputs(args.out, files)
     _say("wrote " + ", ".join(str(w) for w in written))
     print(_summary(evaluation))
@@ -289,6 +334,11 @@ def _cmd_optimise(args, data_dir) -> int:
     best = f" (best of {len(runs)} local searches, found from seed {result.best_seed})" if runs else ""
     print(f"solver {result.solver}: {result.status.value}, objective {result.objective:.5f}, gap {gap}, "
           f"{result.timings['total']:.1f}s, seed {result.seed}{best}")
+    for r in regions:
+        merges = "; ".join(" + ".join(f) for f in r.merges) or "no change"
+        margin = "n/a" if r.margin is None else f"{r.margin:.4f}"
+        print(f"{r.region_name}: {r.icbs_today} ICBs today -> {len(r.footprints)}: {merges}; margin over the "
+              f"runner-up {margin}{f' ({r.note})' if r.note else ''}")
     return 0
 
 
@@ -516,6 +566,94 @@ def _cmd_tradeoffs(args, data_dir) -> int:
     return 0
 
 
+def _cmd_calibrate(args, data_dir) -> int:
+    _check_out_folder(args.out)
+    if len(args.decided) not in (1, len(args.scenarios)):
+        raise InputFileError(f"--decided names {len(args.decided)} maps for {len(args.scenarios)} scenarios: give one "
+                             "map for all, or one per scenario")
+    pull = None
+    if args.pull != "auto":
+        try:
+            pull = float(args.pull)
+        except ValueError:
+            pull = -1.0
+        if not pull >= 0:
+            raise InputFileError(f"--pull must be 'auto' or a number >= 0, not {args.pull!r}")
+    if args.rounds is not None and args.rounds < 1:
+        raise InputFileError("--rounds must be 1 or more")
+    if args.margin is not None and args.margin < 0:
+        raise InputFileError("--margin must be 0 or more")
+    terms = [t.strip() for t in args.terms.split(",") if t.strip()] if args.terms else None
+    base = args.scenario_out or args.scenarios[0]
+    base_text = _read_scenario_text(base)
+    base_scenario = load_scenario(base)
+    unknown = [k for k in args.drop if k not in base_scenario.constraints]
+    if unknown:
+        raise InputFileError(f"--drop {unknown[0]}: {base} has no such constraint")
+    cases = []
+    for i, path in enumerate(args.scenarios):
+        scenario = load_scenario(path)
+        model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say,
+                           baseline=scenario.baseline)
+        spec = args.decided[i if len(args.decided) > 1 else 0]
+        cases.append(decided_map(scenario, model, _decided_configuration(spec, model, data_dir), scenario.name))
+    kwargs = {"terms": terms, "oracle": Oracle(seed=args.seed)}
+    if args.margin is not None:
+        kwargs["margin"] = args.margin
+    if args.rounds is not None:
+        kwargs["max_rounds"] = args.rounds
+    progress = _progress_printer()
+    pull_scores = None
+    if pull is None:
+        if len(cases) >= 2:
+            _say("choosing the pull toward the default prices by leave-one-out ...")
+            pull, pull_scores = select_pull(cases, progress=progress, **kwargs)
+        else:
+            pull = float(PULLS[len(PULLS) // 2])
+            _say(f"one decided map: the pull cannot be chosen by leave-one-out; using {pull:g}")
+    cal = calibrate(cases, pull=pull, progress=progress, **kwargs)
+    held = leave_one_out(cases, progress=progress, **kwargs) if args.leave_one_out else ()
+    name = args.name or f"Calibrated: {base_scenario.name}"
+    description = args.description or (f"{base_scenario.description} Prices learned by icbsim calibrate from "
+                                       f"{len(cases)} decided map(s).")
+    text = scenario_text(base_text, cal, name, description, drop=args.drop)
+    files = calibration_files(cal, cases, held, pull_scores, text)
+    written = write_outputs(args.out, files)
+    _say(f"wrote {len(written)} files in {args.out}")
+    print("\n".join(summary_lines(cal, held)))
+    return 0
+
+
+def _regions_csv(regions) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, ["region", "region_name", "icbs_today", "footprints", "merges", "margin", "improves",
+                             "note"], lineterminator="\n")
+    w.writeheader()
+    for r in regions:
+        d = r.to_dict()
+        d["merges"] = "; ".join(d["merges"])
+        w.writerow({k: ("" if v is None else v) for k, v in d.items()})
+    return buf.getvalue()
+
+
+def _read_scenario_text(path: str) -> str:
+    p = Path(path)
+    try:
+        return p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"{p}: cannot be read ({exc})") from None
+
+
+def _decided_configuration(spec: str, model, data_dir) -> Configuration | str:
+    """A decided map for ``calibrate``: a named official map, or a file or output folder at the model's level."""
+    named, pairs, level = _compare_side(spec, level_blocks(data_dir, [model]), model.level)
+    if named is not None:
+        return named
+    if level != model.level:
+        raise InputFileError(f"{spec}: the decided map holds {level} codes, but the scenario's level is {model.level}")
+    return Configuration.from_mapping(model, pairs, allow_noncontiguous=True, source=spec)
+
+
 def _cmd_data(args, data_dir) -> int:
     if args.data_command == "where":
         print(resolve_data_dir(data_dir))
@@ -558,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_tradeoffs(args, data_dir)
         if args.command == "compare":
             return _cmd_compare(args, data_dir)
+        if args.command == "calibrate":
+            return _cmd_calibrate(args, data_dir)
         return _cmd_data(args, data_dir)
     except IcbSimError as exc:
         print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)

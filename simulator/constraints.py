@@ -45,6 +45,8 @@ class Constraints:
         (least, most) number of footprints, or None.
     max_moved
         Most blocks that may leave the footprint holding most of their starting footprint, or None.
+    footprints_outside
+        With ``only_regions``: today's ICBs outside the freed regions, which ``n_footprints`` includes.
     """
 
     contiguity: bool = True
@@ -58,6 +60,7 @@ class Constraints:
     floor: PopulationLimit | None = None
     ceiling: PopulationLimit | None = None
     ceiling_from_band: bool = False
+    footprints_outside: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ checks of a whole configuration
@@ -103,8 +106,10 @@ class Constraints:
             for f in np.flatnonzero((cnt < self.min_acute_trusts) & ~as_locked):
                 out.append(f"{names[f]} hosts {int(cnt[f])} acute trust(s), fewer than {self.min_acute_trusts}")
         if self.n_footprints and not (self.n_footprints[0] <= k <= self.n_footprints[1]):
-            lo, hi = self.n_footprints
-            out.append(f"{k} footprints, not {lo if lo == hi else f'{lo}-{hi}'}")
+            # With only_regions the scenario counts the freed regions' footprints: say it in those terms.
+            lo, hi, n = (x - self.footprints_outside for x in (*self.n_footprints, k))
+            where = " in the freed regions" if self.footprints_outside else ""
+            out.append(f"{n} footprints{where}, not {lo if lo == hi else f'{lo}-{hi}'}")
         if self.max_moved is not None and start is not None:
             moved = moved_blocks(assignment, start)
             if moved > self.max_moved:
@@ -346,6 +351,7 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
         # With only_regions, the count is of footprints in those regions: the ICBs outside stand as they are.
         fixed = len(outside) if only is not None else 0
         c.n_footprints = (nf[0] + fixed, nf[1] + fixed)
+        c.footprints_outside = fixed
     mm = raw.get("max_moved")
     if mm is not None:
         if not isinstance(mm, int) or isinstance(mm, bool) or mm < 0:

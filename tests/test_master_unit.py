@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from simulator.solvers.master import cut_strengthened_bound, violated_subset_rows
+from simulator.solvers.master import (_cut_membership, _CutMembership, cut_strengthened_bound,
+                                      violated_subset_rows)
 
 
 def _matrix(sets: list[set[int]], n: int) -> sp.csr_matrix:
@@ -36,6 +37,44 @@ def test_odd_cycle_of_pairs_is_cut():
 def test_integral_partition_breaks_no_cut():
     C = _matrix([{0, 1}, {2, 3, 4}, {5}], 6)
     assert violated_subset_rows(C, np.ones(3), set()) == []
+
+
+def _violated_by_definition(sets: list[set[int]], x: np.ndarray, n: int) -> set:
+    """Every triple a < b < c whose candidates holding two or more of them sum above 1 (with the margin)."""
+    return {(a, b, c) for a in range(n) for b in range(a + 1, n) for c in range(b + 1, n)
+            if sum(v for s, v in zip(sets, x) if len(s & {a, b, c}) >= 2) > 1.0 + 1e-3}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_separation_finds_every_violated_triple(seed):
+    # Values scaled so that no block is covered more than once, as in an LP solution (separation then starts only
+    # from blocks split between candidates), and values that cover some block more than once (it starts from all).
+    rng = np.random.default_rng(seed)
+    n = 9  # blocks 6, 7 and 8 are held by one candidate each
+    sets = [set(rng.choice(6, size=rng.integers(2, 4), replace=False).tolist()) for _ in range(10)] + [{6, 7}, {0, 8}]
+    C = _matrix(sets, n)
+    x = rng.uniform(0.2, 1.0, len(sets))
+    for values in (x / (x @ C.toarray()).max(), 1.2 * x / (x @ C.toarray()).max()):
+        found = violated_subset_rows(C, values, set(), limit=10_000)
+        assert found and set(found) == _violated_by_definition(sets, values, n)
+    # A candidate over-covering its blocks breaks the cut of every triple holding two of them.
+    assert set(violated_subset_rows(_matrix([{0, 1}], 3), np.array([1.2]), set())) == {(0, 1, 2)}
+
+
+def test_cut_membership_is_the_candidates_holding_two_of_three_blocks():
+    rng = np.random.default_rng(3)
+    n = 9
+    sets = [set(rng.choice(n, size=rng.integers(1, 5), replace=False).tolist()) for _ in range(40)]
+    C = _matrix(sets, n)
+    C.data[::7] = 0.0  # stored zeros: a candidate does not hold those blocks
+    held = [{j for j, v in zip(C.indices[C.indptr[i]:C.indptr[i + 1]], C.data[C.indptr[i]:C.indptr[i + 1]]) if v}
+            for i in range(len(sets))]
+    triples = [tuple(sorted(rng.choice(n, size=3, replace=False).tolist())) for _ in range(15)]
+    G = _cut_membership(C.tocsc(), triples)
+    assert G.toarray().tolist() == [[float(len(h & set(t)) >= 2) for t in triples] for h in held]
+    # The reduced costs charge the cuts' duals as the matrix product does, to the last bit (zero duals skipped).
+    y = -rng.uniform(0.0, 1.0, len(triples)) * (rng.uniform(size=len(triples)) < 0.6)
+    assert np.array_equal(_CutMembership(C.tocsc(), triples).charge(y), G @ y)
 
 
 def test_cuts_close_the_odd_cycle_gap():

@@ -27,6 +27,7 @@ _ARTIFICIAL_COST = 1_000.0  # far above any footprint's cost (terms are about 0-
 _COLUMNS_PER_ROUND = 300
 _CUTS_PER_ROUND = 60
 _MIN_VIOLATION = 1e-3
+_COVER_TOLERANCE = 1e-6  # well below _MIN_VIOLATION: LP solutions cover each block once, to about 1e-7
 
 
 _banner_shown = False
@@ -171,20 +172,80 @@ class MasterBound:
         for k, (r, _, _) in enumerate(global_rows):
             rc = rc - np.asarray(r, dtype=float) * y[n + k]
         if self.triples:
-            G = _cut_membership(C.tocsc(), self.triples)
-            rc = rc - G @ y[n + len(global_rows):]
+            rc = rc - _CutMembership(C.tocsc(), self.triples).charge(y[n + len(global_rows):])
         return rc
+
+
+def _held(Ccsc: sp.csc_matrix) -> sp.csc_matrix:
+    """``Ccsc`` with an entry exactly where a candidate holds a block (no repeated or stored zero entries), copied
+    only if it has any."""
+    if Ccsc.has_canonical_format and Ccsc.data.all():
+        return Ccsc
+    Ccsc = Ccsc.copy()
+    Ccsc.sum_duplicates()
+    Ccsc.eliminate_zeros()
+    return Ccsc
+
+
+class _CutMembership:
+    """Which candidates each subset-row cut holds (those with at least two of its three blocks), grown a cut at a
+    time: one array of candidates per cut, read from its blocks' columns. (A candidate x cut CSR matrix costs a
+    pass over all of it to stack new cuts beside it or to read one cut's column.)
+
+    Parameters
+    ----------
+    Ccsc
+        Candidate footprints (candidate x block, 0/1), in columns.
+    triples
+        Cuts to start with.
+    """
+
+    def __init__(self, Ccsc: sp.csc_matrix, triples: list[tuple[int, int, int]] = ()):
+        Ccsc = _held(Ccsc)
+        self.N = Ccsc.shape[0]
+        # Indices kept as intp here and in the members: narrower ones are cast at every use as an index.
+        self._ptr, self._ind = Ccsc.indptr, Ccsc.indices.astype(np.intp)
+        self.members: list[np.ndarray] = []
+        for t in triples:
+            self.add(t)
+
+    def add(self, triple: tuple[int, int, int]) -> None:
+        """Append a cut."""
+        a, b, c = (self._holding(k) for k in triple)
+        self.members.append(np.flatnonzero((a & b) | (a & c) | (b & c)))
+
+    def _holding(self, block: int) -> np.ndarray:
+        held = np.zeros(self.N, dtype=bool)
+        held[self._ind[self._ptr[block]:self._ptr[block + 1]]] = True
+        return held
+
+    def charge(self, cut_duals: np.ndarray) -> np.ndarray:
+        """Each candidate's total of the duals of the cuts holding it: the candidate x cut matrix times
+        ``cut_duals``, summed in the same order (cut by cut, from zero), so equal to the last bit. Cuts whose dual
+        is zero add nothing and are skipped."""
+        total = np.zeros(self.N)
+        for k in np.flatnonzero(cut_duals):
+            total[self.members[k]] += cut_duals[k]
+        return total
+
+    def matrix(self) -> sp.csr_matrix:
+        """The candidate x cut 0/1 matrix."""
+        indptr = np.zeros(len(self.members) + 1, dtype=np.int64)
+        np.cumsum([len(m) for m in self.members], out=indptr[1:])
+        indices = np.concatenate(self.members) if self.members else np.zeros(0, dtype=np.intp)
+        return sp.csc_matrix((np.ones(len(indices)), indices, indptr), shape=(self.N, len(self.members))).tocsr()
 
 
 def _cut_membership(Ccsc: sp.csc_matrix, triples: list[tuple[int, int, int]]) -> sp.csr_matrix:
     """Candidate x cut 0/1 matrix: candidate holds at least two of the cut's three blocks."""
+    return _CutMembership(Ccsc, triples).matrix()
+
+
+def _dense_membership(A: np.ndarray, triples: list[tuple[int, int, int]]) -> np.ndarray:
+    """Cut membership of a few candidates held densely (candidate x block): candidate x cut, 0/1."""
     if not triples:
-        return sp.csr_matrix((Ccsc.shape[0], 0))
-    cols = []
-    for tri in triples:
-        hits = np.asarray(Ccsc[:, list(tri)].sum(axis=1)).ravel() >= 2
-        cols.append(sp.csc_matrix(hits.astype(np.float64)[:, None]))
-    return sp.hstack(cols, format="csr")
+        return np.zeros((A.shape[0], 0))
+    return ((A[:, np.asarray(triples)] != 0).sum(axis=2) >= 2).astype(np.float64)
 
 
 def violated_subset_rows(C: sp.csr_matrix, x: np.ndarray, known: set, limit: int = _CUTS_PER_ROUND
@@ -195,14 +256,20 @@ def violated_subset_rows(C: sp.csr_matrix, x: np.ndarray, known: set, limit: int
     the left-hand side is the total value of candidates holding at least two of them; a value above 1 is
     impossible for any partition.
     """
-    n = C.shape[1]
     if C.shape[0] == 0:
         return []
     A = C.toarray()
+    n = A.shape[1]
     pair = (A * x[:, None]).T @ A  # value of candidates holding both a and b
     upper = np.triu(np.ones((n, n), dtype=bool), 1)
+    first = A.any(axis=0)
+    if (x @ A).max() <= 1.0 + _COVER_TOLERANCE:
+        # Each block covered at most once (as in an LP solution): a block held by fewer than two candidates is in
+        # no violated triple (the one candidate holding it, plus those holding the other two, take at most one
+        # block's cover), so only blocks split between candidates need be first. The triples found are the same.
+        first = (A > 0).sum(axis=0) >= 2
     found_a, found_b, found_c, found_v = [], [], [], []
-    for a in np.flatnonzero(A.any(axis=0)):
+    for a in np.flatnonzero(first):
         rows = A[:, a] > 0
         Aa = A[rows]
         both = (Aa * x[rows, None]).T @ Aa  # value of candidates holding a, b and c
@@ -246,7 +313,6 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
     progress = progress or (lambda msg, frac: None)
     N, n = C.shape
     C = C.tocsr()
-    Ccsc = C.tocsc()
     rows = [(np.asarray(r, dtype=float), float(lo), float(hi)) for r, lo, hi in global_rows]
     master = PartitionMaster(n, [(lo, hi) for _, lo, hi in rows])
     n_fixed_rows = master.n_fixed
@@ -254,11 +320,12 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
     in_pool = np.zeros(N, dtype=bool)
     triples: list[tuple[int, int, int]] = []
     known: set = set()
-    G = sp.csr_matrix((N, 0))  # candidate x cut membership
+    cuts = _CutMembership(C.tocsc())
     R = np.vstack([r[0] for r in rows]) if rows else np.zeros((0, N))
 
     def add_columns(idx: np.ndarray) -> None:
-        master.add_columns(C[idx], costs[idx], R[:, idx].T, G[idx])
+        Cidx = C[idx]
+        master.add_columns(Cidx, costs[idx], R[:, idx].T, sp.csr_matrix(_dense_membership(Cidx.toarray(), triples)))
         pool.extend(int(i) for i in idx)
         in_pool[idx] = True
 
@@ -266,8 +333,8 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
         rc = costs - C @ y[:n]
         if rows:
             rc -= R.T @ y[n:n_fixed_rows]
-        if G.shape[1]:
-            rc -= G @ y[n_fixed_rows:]
+        if triples:
+            rc -= cuts.charge(y[n_fixed_rows:])
         return rc
 
     def lagrangian(y: np.ndarray, rc: np.ndarray) -> float:
@@ -305,13 +372,13 @@ def cut_strengthened_bound(C: sp.csr_matrix, costs: np.ndarray, global_rows=(), 
         new = violated_subset_rows(C[P[s]], x[s], known)
         if not new:
             break
-        newG = _cut_membership(Ccsc, new)
+        in_master = np.flatnonzero(P >= 0)
+        held = _dense_membership(C[P[in_master]].toarray(), new) > 0  # master column x new cut
         for k, tri in enumerate(new):
             known.add(tri)
             triples.append(tri)
-            member = newG[:, k].toarray().ravel() > 0
-            master.add_cut(np.flatnonzero((P >= 0) & member[np.maximum(P, 0)]))
-        G = sp.hstack([G, newG], format="csr")
+            cuts.add(tri)
+            master.add_cut(in_master[held[:, k]])
         y, rc = column_generation()
         value = lagrangian(y, rc)
         if value > best:

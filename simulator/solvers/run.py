@@ -14,7 +14,7 @@ from simulator.io import read_configuration_file
 from simulator.model import load_model
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverResult, SolverStatus
 from simulator.solvers.bound import enumerated_bound
-from simulator.solvers.enumerate import candidate_graph
+from simulator.solvers.enumerate import candidate_graph, soft_threshold
 from simulator.solvers.exact import ExactSolver, population_cap
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
@@ -158,6 +158,9 @@ def _restarted_local_search(problem: Problem, start: Configuration, seed: int, t
     return best
 
 
+PLACE_EXACT_SOFT_LIMIT = 50_000
+"""Under a soft ceiling, ``auto`` at place level tries the exact solver only up to this many candidates under the
+band's ceiling (the London backtest has 15,422; England 77,923)."""
 PLACE_EXACT_LIMIT = 500_000
 """``auto`` at place level tries the exact solver when there are at most this many candidate footprints.
 
@@ -274,9 +277,22 @@ class AutoSolver(Solver):
                     raise TooManyCandidates(
                         f"more than {PLACE_EXACT_LIMIT:,} candidate footprints at place level (of at most "
                         f"{cap:,.0f} people, each group kept whole taken as one block)")
+                if soft_threshold(problem) is not None and counted_nodes > PLACE_EXACT_SOFT_LIMIT:
+                    # Past a soft ceiling the candidates multiply (England: 78,000 under 2.5m, 2.7 million under
+                    # 3.75m) and the set partitioning finds no first answer in minutes: the local search does.
+                    raise TooManyCandidates(
+                        f"{counted_nodes:,} candidate footprints under the band's ceiling at place level, and the "
+                        f"ceiling is soft: above {PLACE_EXACT_SOFT_LIMIT:,} the local search is used")
                 # With a soft ceiling the exact solver lifts its cap as far as the answer needs (or reports how
                 # far its proof reaches), so its answer stands whatever the ceiling.
-                return _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
+                s = _exact(problem, solver, seed, time_limit, iterations, progress, max_candidates=PLACE_EXACT_LIMIT)
+                if s.configuration_ is not None or s.status_ is SolverStatus.INFEASIBLE:
+                    return s
+                # The set partitioning found no configuration in its time (nor proved there is none): the local
+                # search below finds one.
+                skipped = {"exact_not_used": f"the exact solver found no configuration in time "
+                                             f"({'; '.join(s.explanation_)})",
+                           "exact_attempt_s": round(time.perf_counter() - began, 3)}
             except TooManyCandidates as e:
                 skipped = {"exact_not_used": str(e), "exact_attempt_s": round(time.perf_counter() - began, 3)}
         start = problem.start

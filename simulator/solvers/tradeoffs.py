@@ -11,6 +11,7 @@ from simulator.configuration import Configuration
 from simulator.errors import ScenarioError
 from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.base import Problem
+from simulator.solvers.enumerate import soft_threshold
 from simulator.solvers.exact import ExactSolver, _named
 
 _CHUNK = 50_000
@@ -179,3 +180,62 @@ def sensitivity(problem: Problem, runs: int = 20, spread: float = 0.25, seed: in
             result.robust_pairs.append((codes[a_], codes[b_], float(together[a_, b_])))
     result.together = together
     return result
+
+
+@dataclass
+class RegionMargin:
+    """How firmly the best configuration holds in one NHS region."""
+
+    region: str
+    region_name: str
+    margin: float | None  # what the best configuration that differs in this region costs more (None: none exists)
+    runner_up: Configuration | None
+
+
+def runner_up_margins(problem: Problem, limit: int = 500_000, time_limit: float = 60.0
+                      ) -> tuple[float, Configuration, list[RegionMargin]]:
+    """The best configuration, and per NHS region with free blocks the margin by which it beats the best
+    configuration that differs from it in that region (a no-good cut on the region's chosen footprints).
+
+    Footprints that span regions count in the region of their largest part. Raises :class:`ScenarioError` where the
+    exact solver cannot price the candidates directly (more than ``limit``).
+    """
+    if soft_threshold(problem) is not None:
+        # Past a soft ceiling: the candidates up to the cap the exact solver's answer searched.
+        probe = ExactSolver(problem, max_candidates=limit, explain=False)
+        probe.solve()
+        cap = (probe.stats_.get("soft_ceiling") or {}).get("cap_searched")
+        s = ExactSolver(problem, max_candidates=limit)
+        C, costs = s.candidates(cap)
+    else:
+        s, C, costs = _candidates(problem, limit)
+    res = s.partition_milp(C, costs, time_limit)
+    if res.x is None:
+        raise ScenarioError("the scenario is infeasible: run 'icbsim optimise' for an explanation")
+    best, chosen = _config(problem, C, res.x)
+    objective = float(costs[chosen].sum()) + s.constant
+    m = problem.model
+    region = m.blocks.region_ods.to_numpy()
+    names = dict(zip(m.blocks.region_ods, m.blocks.region_name))
+    pop = problem.population
+    free = problem.free_blocks
+    home = {}
+    for j in chosen:
+        idx = C[j].indices
+        if not free[idx].any():
+            continue
+        by = {}
+        for i in idx:
+            by[region[i]] = by.get(region[i], 0.0) + pop[i]
+        home.setdefault(max(by, key=by.get), []).append(j)
+    out = []
+    for r in sorted(home):
+        row = np.zeros(C.shape[0])
+        row[home[r]] = 1.0
+        res2 = s.partition_milp(C, costs, time_limit, extra=[(row, -np.inf, len(home[r]) - 1)])
+        if res2.x is None:
+            out.append(RegionMargin(r, names[r], None, None))
+            continue
+        other, chosen2 = _config(problem, C, res2.x)
+        out.append(RegionMargin(r, names[r], float(costs[chosen2].sum()) + s.constant - objective, other))
+    return objective, best, out

@@ -1,0 +1,102 @@
+"""The next step, region by region: which of today's ICBs an answer merges, and how firmly it holds in each region."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simulator.configuration import Configuration
+from simulator.errors import ScenarioError, TooManyCandidates
+from simulator.solvers.base import Problem
+from simulator.solvers.run import start_configuration
+from simulator.solvers.tradeoffs import runner_up_margins
+
+
+@dataclass
+class RegionForecast:
+    """One NHS region of an answer.
+
+    Attributes
+    ----------
+    footprints
+        Per footprint of the answer in the region: the today's ICBs it holds (``(part)`` where it holds some of one).
+    margin
+        How much more the best configuration that differs in this region scores (same rules, same number of
+        footprints in the region, the rest of England as it is): the larger, the firmer the answer. None where it
+        could not be computed (``note`` says why) or where no other configuration keeps the rules.
+    improves
+        Where an exact solve of the region alone scores lower than the answer there, by how much (the answer was
+        not the region's best); else 0.
+    """
+
+    region: str
+    region_name: str
+    icbs_today: int
+    footprints: list[list[str]]
+    margin: float | None
+    improves: float
+    note: str = ""
+
+    @property
+    def merges(self) -> list[list[str]]:
+        """Footprints holding more than one of today's ICBs, or part of one."""
+        return [f for f in self.footprints if len(f) > 1 or any(x.endswith("(part)") for x in f)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"region": self.region, "region_name": self.region_name, "icbs_today": self.icbs_today,
+                "footprints": len(self.footprints), "merges": [" + ".join(f) for f in self.merges],
+                "margin": self.margin, "improves": self.improves, "note": self.note}
+
+
+def _holdings(model, config: Configuration, f: int) -> list[str]:
+    today = model.blocks.icb_name.to_numpy()
+    idx = np.flatnonzero(config.assignment == f)
+    out = []
+    for name in sorted(set(today[idx])):
+        whole = (today == name).sum() == (today[idx] == name).sum()
+        out.append(name if whole else f"{name} (part)")
+    return out
+
+
+def forecast(scenario, model, answer: Configuration, limit: int = 500_000) -> list[RegionForecast]:
+    """Per NHS region with free blocks: today's ICBs the answer merges, and the margin by which it beats the
+    runner-up there (:func:`simulator.solvers.tradeoffs.runner_up_margins` on the region alone, with the answer's
+    number of footprints in it; regions are scored independently under ``within_region``)."""
+    problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
+    region = model.blocks.region_ods.to_numpy()
+    names = dict(zip(model.blocks.region_ods, model.blocks.region_name))
+    free = problem.free_blocks
+    out = []
+    for r in sorted(set(region[free])):
+        inside = region == r
+        fps = sorted(set(answer.assignment[inside]))
+        holdings = [_holdings(model, answer, f) for f in fps]
+        icbs_today = len(set(model.blocks.icb_code.to_numpy()[inside]))
+        sc = copy.copy(scenario)
+        sc.constraints = {**scenario.constraints, "only_regions": [r], "n_footprints": len(fps)}
+        margin, improves, note = None, 0.0, ""
+        try:
+            regional = Problem.from_scenario(sc, model, start=start_configuration(sc, model))
+            objective, best, margins = runner_up_margins(regional, limit=limit)
+            mine = regional.objective(_with_region(model, answer, best, inside).assignment)
+            improves = max(0.0, mine - objective)
+            if improves > 1e-9:
+                note = "the region solved alone does better than the answer there"
+            m = next((x for x in margins if x.region == r), None)
+            margin = None if m is None else m.margin
+            if m is not None and m.margin is None:
+                note = note or "no other configuration of the region keeps the rules"
+        except (TooManyCandidates, ScenarioError) as exc:
+            note = f"no margin: {exc}"
+        out.append(RegionForecast(r, names[r], icbs_today, holdings, margin, improves, note))
+    return out
+
+
+def _with_region(model, answer: Configuration, other: Configuration, inside: np.ndarray) -> Configuration:
+    """``other`` with the region ``inside`` drawn as in ``answer`` (to price the answer's region on the same map)."""
+    labels = np.where(inside, answer.assignment, answer.assignment.max() + 1 + other.assignment)
+    _, assignment = np.unique(labels, return_inverse=True)
+    return Configuration(model, assignment, [f"f{i}" for i in range(assignment.max() + 1)], allow_noncontiguous=True)
