@@ -590,7 +590,7 @@ def leave_one_out(cases: Sequence[DecidedMap], pulls: Sequence[float] = PULLS, o
 
 
 def scenario_text(base_text: str, calibration: Calibration, name: str, description: str,
-                  drop: Sequence[str] = ()) -> str:
+                  drop: Sequence[str] = (), base_name: str | None = None) -> str:
     """The learned prices as a scenario file: ``base_text`` (a scenario's TOML) with its name, description and
     weights replaced, and the constraints named in ``drop`` removed; a comment says where the prices come from."""
     doc = loads_toml(base_text)
@@ -604,6 +604,9 @@ def scenario_text(base_text: str, calibration: Calibration, name: str, descripti
             f"# Learned: {', '.join(calibration.learned)}; the other terms keep their default prices. Pull toward "
             f"the defaults {calibration.pull:g}; {calibration.rounds} round(s).",
             "# No weight here was set by hand; re-run the calibration to reproduce them (docs/backtest.md)."]
+    if base_name:
+        head.append(f"# Rules and settings as in {base_name} (its comments give their sources)"
+                    + (f", without {', '.join(drop)}." if drop else "."))
     return "\n".join(head) + "\n" + dumps_scenario(_ordered(doc))
 
 

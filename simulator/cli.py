@@ -616,7 +616,7 @@ def _cmd_calibrate(args, data_dir) -> int:
     name = args.name or f"Calibrated: {base_scenario.name}"
     description = args.description or (f"{base_scenario.description} Prices learned by icbsim calibrate from "
                                        f"{len(cases)} decided map(s).")
-    text = scenario_text(base_text, cal, name, description, drop=args.drop)
+    text = scenario_text(base_text, cal, name, description, drop=args.drop, base_name=str(base))
     files = calibration_files(cal, cases, held, pull_scores, text)
     written = write_outputs(args.out, files)
     _say(f"wrote {len(written)} files in {args.out}")

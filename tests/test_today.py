@@ -86,7 +86,7 @@ BACKTESTS = {"east_of_england": ("Y61", 3), "london": ("Y56", 4), "south_east": 
 # Region F1 of pairwise co-assignment with the 2026 map (block pairs in different 2024 ICBs), from the run below
 # (seed 0, one local search). A change that lowers one is seen here; raise them when a change improves them.
 # With upper-tier councils whole (December 2026); with districts whole they were 0.368, 0.232 and 0.522.
-PINNED_F1 = {"east_of_england": 0.405, "london": 0.222, "south_east": 0.624}
+PINNED_F1 = {"east_of_england": 0.405, "london": 0.222, "south_east": 0.704}
 # Councils in two or three ICBs in 2024, each inside one ICB from April 2026: the rules keep them whole too.
 SPLIT_IN_2024 = {"east_of_england": ["Essex", "Hertfordshire", "Suffolk"], "london": [],
                  "south_east": ["Hampshire", "Surrey"]}
