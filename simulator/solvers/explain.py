@@ -8,6 +8,9 @@ import numpy as np
 
 from simulator.constraints import acute_per_block, blocks_connected, group_labels, today_icb_sets
 from simulator.errors import TooManyCandidates
+from simulator.solvers.enumerate import candidate_graph, population_cap
+from simulator.solvers.presolve import presolve
+from simulator.solvers.scan import count_connected
 
 
 def _fmt(x: float) -> str:
@@ -28,6 +31,9 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None, *, exact_so
         re-solves relaxed copies of the problem with it. Passed in so that this module does not import the
         solver that imports it.
     """
+    found = presolve(problem)
+    if found:  # what the presolve sees, it says plainly; the checks below are for the rest
+        return found
     m, cons = problem.model, problem.constraints
     pop = problem.population
     names = m.blocks.name.to_numpy()
@@ -124,6 +130,9 @@ def _deletion_filter(problem, exact_solver: type, time_limit: float = 10.0) -> s
         p2 = copy.copy(problem)
         p2.constraints = trial
         s = exact_solver(p2, max_candidates=500_000)
+        graph = candidate_graph(p2)
+        if count_connected(graph.contraction.neighbours, graph.weight, population_cap(p2), 500_000) > 500_000:
+            continue  # counted by the compiled walk in milliseconds: enumerating would take minutes to give up
         try:
             C, costs = s.candidates()
         except TooManyCandidates:  # relaxing this family (e.g. the ceiling) lets enumeration explode: untested
