@@ -101,6 +101,10 @@ def _some(items: list[tuple[np.ndarray, str]], k: int = 3) -> str:
     return "; ".join(why for _, why in items[:k]) + more
 
 
+_CONFIRM_LIMIT = 20_000
+"""The most candidates over which the deletion filter confirms a relaxed scenario by a MILP on all of them."""
+
+
 def _deletion_filter(problem, exact_solver: type, time_limit: float = 10.0) -> str:
     """Relax one family of constraints at a time and report those whose removal makes the scenario feasible.
 
@@ -139,10 +143,15 @@ def _deletion_filter(problem, exact_solver: type, time_limit: float = 10.0) -> s
             continue
         if (np.asarray(C.sum(axis=0)).ravel() == 0).any():
             continue  # some block is in no candidate footprint: still infeasible
-        if not s.relaxation(C, costs, time_limit=time_limit, max_rounds=0).feasible:
+        lp = s.relaxation(C, costs, time_limit=time_limit, max_rounds=0)
+        if not lp.feasible:
             continue
-        # The LP relaxation (which also ignores max_moved) can be feasible when no partition is: confirm.
-        res = s.partition_milp(C, np.zeros(C.shape[0]), time_limit)
+        # The LP relaxation (which also ignores max_moved) can be feasible when no partition is: confirm, first
+        # over the LP's support (a partition found there is one), then over every candidate where they are few
+        # enough (HiGHS may overrun its time limit by minutes on 100,000 or more).
+        res = s.partition_milp(C[lp.support], np.zeros(len(lp.support)), time_limit)
+        if res.x is None and C.shape[0] <= _CONFIRM_LIMIT:
+            res = s.partition_milp(C, np.zeros(C.shape[0]), time_limit)
         if res.x is not None:
             binding.append(label)
     if binding:

@@ -79,6 +79,8 @@ class _Presolve:
         blocks = np.asarray(blocks)
         if len(blocks) == self.m.n_blocks:
             return "England"
+        if len(blocks) == int(self.free.sum()) and not self.cons.within_region:
+            return "England outside the ICBs locked to today"
         regions = sorted(set(self.region[blocks]))
         if len(regions) == 1 and (self.free & (self.region == regions[0])).sum() == len(blocks):
             return regions[0]
@@ -226,7 +228,7 @@ class _Presolve:
         """The parts, with people and each one's least (col 2) or most (col 3) footprints."""
         if len(rows) == 1:
             where, total, *_ = rows[0]
-            return f"{where}'s {_fmt(total)} people"
+            return f"{where} ({_fmt(total)} people)"
         shown = sorted(rows, key=lambda r: -r[1])
         listed = "; ".join(f"{r[0]} ({_fmt(r[1])}: {r[col]})" for r in shown[:4])
         more = f"; and {len(rows) - 4} more" if len(rows) > 4 else ""
