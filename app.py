@@ -17,7 +17,7 @@ import streamlit as st
 from simulator.compare import coassignment
 from simulator.configuration import Configuration
 from simulator.errors import IcbSimError
-from simulator.formatting import coassignment_view, money, people, score, share, styled, styled_diff
+from simulator.formatting import bulleted, coassignment_view, money, people, score, share, styled, styled_diff
 from simulator.mapdata import (authority_outlines, block_polygons, block_shapes, context_outlines, footprint_polygons,
                                network_links, trust_points)
 from simulator.metrics.evaluate import MetricParameters
@@ -220,7 +220,7 @@ if run:
     try:
         solver = optimise(scenario, model, iterations=int(iterations), time_limit=120.0, progress=progress)
         if solver.configuration_ is None:
-            say("No configuration meets these constraints: " + "; ".join(solver.explanation_), "error")
+            say(bulleted("No configuration meets these constraints:", solver.explanation_), "error")
         else:
             ws.load(solver.configuration_)
             st.session_state["after_optimiser"] = (model.level, solver.configuration_)

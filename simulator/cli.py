@@ -22,7 +22,7 @@ from simulator.calibrate import (PULLS, Oracle, calibrate, calibration_files, de
                                  scenario_text, select_pull, summary_lines)
 from simulator.compare import compare
 from simulator.configuration import Configuration
-from simulator.errors import IcbSimError, InputFileError
+from simulator.errors import IcbSimError, InputFileError, NoFeasibleConfiguration
 from simulator.forecast import forecast
 from simulator.formatting import money
 from simulator.io import level_blocks, outputs, read_configuration_file, write_outputs
@@ -311,7 +311,7 @@ def _cmd_optimise(args, data_dir) -> int:
                       iterations=args.iterations, data_dir=data_dir, progress=_progress_printer(),
                       restarts=args.restarts)
     if solver.configuration_ is None:
-        raise IcbSimError(f"{args.scenario}: no feasible configuration: {'; '.join(solver.explanation_)}")
+        raise NoFeasibleConfiguration(f"{args.scenario}: no feasible configuration", solver.explanation_)
     evaluation = evaluate(model, solver.configuration_, scenario.params)
     files = outputs(model, solver.configuration_, evaluation)
     solution = solver.solution_dict()
@@ -699,6 +699,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "calibrate":
             return _cmd_calibrate(args, data_dir)
         return _cmd_data(args, data_dir)
+    except NoFeasibleConfiguration as exc:  # one conflict a line: several hundred characters on one are unread
+        print(f"{_PROG}: error: {_one_line(exc.head)}:", file=sys.stderr)
+        for conflict in exc.conflicts:
+            print(f"  {_one_line(conflict)}", file=sys.stderr)
+        return 2
     except IcbSimError as exc:
         print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 2

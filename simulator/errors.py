@@ -17,6 +17,18 @@ class TooManyCandidates(ScenarioError):
     """The exact solver would need more candidate footprints than its limit allows (the local search does not)."""
 
 
+class NoFeasibleConfiguration(IcbSimError):
+    """No configuration keeps every hard rule of a scenario; ``conflicts`` says why, one plain-words line each.
+
+    The one error of more than one line: the command line prints its first line and then each conflict on a line
+    of its own (``str()`` joins them with ``; `` where one line is needed).
+    """
+
+    def __init__(self, head: str, conflicts: list[str]):
+        self.head, self.conflicts = head, sorted(conflicts, key=len)
+        super().__init__(f"{head}: {'; '.join(self.conflicts)}")
+
+
 class InputFileError(IcbSimError):
     """A configuration file (CSV, GeoJSON, TOML) cannot be read."""
 
@@ -25,4 +37,4 @@ class OutputError(IcbSimError):
     """Outputs cannot be written where asked."""
 
 
-__all__ = ["IcbSimError", "DataError", "ConfigurationError", "ScenarioError", "TooManyCandidates", "InputFileError", "OutputError"]
+__all__ = ["IcbSimError", "DataError", "ConfigurationError", "ScenarioError", "TooManyCandidates", "NoFeasibleConfiguration", "InputFileError", "OutputError"]

@@ -227,3 +227,10 @@ def coassignment_view(co: pd.DataFrame, scope: str) -> tuple[str | None, pd.Data
                      "together in B only": count(r.fn), "precision": ratio(r.precision), "recall": ratio(r.recall),
                      "F1": ratio(r.f1), "F1 (person-weighted)": ratio(r.f1_persons), "why a figure is n/a": why})
     return None, pd.DataFrame(rows)
+
+
+def bulleted(head: str, items: list[str]) -> str:
+    """``head`` and then ``items`` as a Markdown bulleted list, shortest first (the app's infeasibility
+    message: one conflict a line)."""
+    lines = [f"- {' '.join(str(i).split())}" for i in sorted(items, key=len)]
+    return head + "\n\n" + "\n".join(lines)

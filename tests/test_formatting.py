@@ -184,3 +184,10 @@ def test_context_outlines_draw_regions_and_councils():
 def test_context_outlines_skip_blocks_without_a_council(model):
     """The synthetic blocks have no council code: only the two regions are drawn."""
     assert [r["tip"] for r in context_outlines(model)] == ["NHS region: Region R1", "NHS region: Region R2"]
+
+
+def test_conflicts_are_a_bulleted_list_shortest_first():
+    from simulator.formatting import bulleted
+
+    text = bulleted("No configuration meets these constraints:", ["a longer conflict\nover two lines", "short"])
+    assert text == "No configuration meets these constraints:\n\n- short\n- a longer conflict over two lines"

@@ -24,6 +24,7 @@ from simulator.errors import ConfigurationError, ScenarioError
 from simulator.metrics import evaluate
 from simulator.scenario import CONSTRAINT_KEYS, load_scenario, parse_scenario
 from simulator.solvers import BoundMethod, ExactSolver, LocalSearchSolver, Problem
+from simulator.solvers.explain import _deletion_filter
 from simulator.solvers.run import mend_pieces, optimise, refine
 from simulator.solvers.term_bound import term_bound
 from tests.legacy import legacy, legacy_scenario
@@ -559,7 +560,7 @@ def test_infeasible_must_merge_and_must_not_merge(icb_model):
 @pytest.mark.parametrize("route", ROUTES)
 def test_infeasible_too_few_footprints_under_hard_ceiling(icb_model, route):
     why = " ".join(infeasible(icb_model, "n_footprints = 5\npopulation_ceiling = 2_500_000", route))
-    assert "5 footprints" in why and "England" in why
+    assert "at most 5" in why and "England" in why
 
 
 
@@ -567,25 +568,33 @@ def test_infeasible_too_few_footprints_under_hard_ceiling(icb_model, route):
 @pytest.mark.parametrize("route", ROUTES)
 def test_infeasible_conflict_names_the_constraints_to_relax(icb_model, route):
     """42 footprints at ICB level leaves every ICB alone, so Somerset and Dorset cannot merge (together 1.4m,
-    under the ceiling: no direct check sees it). Each relaxed alone makes the scenario feasible; the unrelated
-    lock and must-not-merge pair do not, and are not named."""
-    why = infeasible(icb_model, 'n_footprints = 42\nmust_merge = [["QSL", "QVV"]]\n'
-                                'must_not_merge = [["QE1", "QKK"]]\nlocked_to_today = ["QKK"]', route)
-    assert len(why) == 1 and why[0].startswith("the constraints conflict; relaxing any one of these")
-    named = why[0].split(": ", 1)[1]
+    under the ceiling). The presolve sees it (41 groups or ICBs cannot make 42 footprints); the deletion filter,
+    for what the presolve cannot see, finds that each relaxed alone makes the scenario feasible, while the
+    unrelated lock and must-not-merge pair do not, and are not named."""
+    rules = ('n_footprints = 42\nmust_merge = [["QSL", "QVV"]]\nmust_not_merge = [["QE1", "QKK"]]\n'
+             'locked_to_today = ["QKK"]')
+    why = infeasible(icb_model, rules, route)
+    assert len(why) == 1 and why[0].startswith("the number of footprints must be at least 42, but England outside "
+                                               "the ICBs locked to today (")
+    assert why[0].endswith("and 1 ICB(s) locked to today can make at most 41 (one per group kept whole or block)")
+    named = _deletion_filter(make_problem(icb_model, rules), ExactSolver).split(": ", 1)[1]
     assert named == "the number of footprints, keeping groups whole (must-merge pair QSL-QVV)"
     assert "locked" not in named and "must-not-merge" not in named
 
-def test_cli_infeasible_is_one_line_and_writes_nothing(icb_model, tmp_path, capsys):
+def test_cli_infeasible_lists_one_conflict_a_line_and_writes_nothing(icb_model, tmp_path, capsys):
     path = tmp_path / "gm_cm.toml"
-    path.write_text(scenario_text("icb", 'must_merge = [["QOP", "QYG"]]\npopulation_ceiling = 2_500_000'))
+    path.write_text(scenario_text("icb", 'must_merge = [["QOP", "QYG"]]\npopulation_ceiling = 2_500_000\n'
+                                         'must_not_merge = [["QOP", "QYG"]]'))
     out = tmp_path / "out"
     rc = main(["optimise", str(path), "--out", str(out)])
     stdout, err = capsys.readouterr()
     lines = [line for line in err.splitlines() if line.strip()]
-    assert rc == 2 and stdout == ""
-    assert len(lines) == 1 and lines[0].startswith("icbsim: error:"), err
-    assert "no feasible configuration" in lines[0] and "ceiling" in lines[0] and "Traceback" not in err
+    assert rc == 2 and stdout == "" and "Traceback" not in err
+    assert lines[0].startswith("icbsim: error:") and lines[0].endswith("no feasible configuration:"), err
+    conflicts = lines[1:]
+    assert len(conflicts) == 2 and all(line.startswith("  ") and line[2] != " " for line in conflicts), err
+    assert [len(c) for c in conflicts] == sorted(len(c) for c in conflicts)
+    assert any("ceiling" in c for c in conflicts) and any("must not merge" in c for c in conflicts)
     assert not out.exists()
 
 

@@ -310,14 +310,21 @@ def _problem(model, constraints: str = ""):
 
 def test_explainer_names_the_two_conflicting_constraints(model):
     """Six footprints means every block alone; S1 and S2 must merge: relaxing either one fixes it, relaxing the
-    unrelated must-not-merge pair does not. No direct check sees this conflict, so the deletion filter runs."""
+    unrelated must-not-merge pair does not."""
     from simulator.solvers import ExactSolver
 
-    s = ExactSolver(_problem(model, 'n_footprints = 6\nmust_merge = [["S1", "S2"]]\n'
-                                    'must_not_merge = [["S3", "S4"]]')).solve()
+    from simulator.solvers.explain import _deletion_filter
+
+    problem = _problem(model, 'n_footprints = 6\nmust_merge = [["S1", "S2"]]\nmust_not_merge = [["S3", "S4"]]')
+    s = ExactSolver(problem).solve()
     assert s.status == "infeasible"
-    assert s.explanation == ["the constraints conflict; relaxing any one of these makes the scenario feasible: "
-                              "the number of footprints, keeping groups whole (must-merge pair S1-S2)"]
+    # The presolve sees it (five groups or blocks cannot make six footprints) and says so at once ...
+    assert s.explanation == ["the number of footprints must be at least 6, but England (3.43m people) can make at "
+                             "most 5 (one per group kept whole or block)"]
+    # ... and the deletion filter, for conflicts the presolve cannot see, names the two rules.
+    assert _deletion_filter(problem, ExactSolver) == ("the constraints conflict; relaxing any one of these makes the "
+                                                      "scenario feasible: the number of footprints, keeping groups "
+                                                      "whole (must-merge pair S1-S2)")
 
 
 def test_solvers_keep_upper_tier_councils_whole(model):

@@ -25,6 +25,7 @@ from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
 from simulator.solvers.enumerate import candidate_graph, enumeration_rules, population_cap, soft_threshold
 from simulator.solvers.explain import explain_infeasible
 from simulator.solvers.master import MasterBound, cut_strengthened_bound
+from simulator.solvers.presolve import presolve
 from simulator.solvers.scan import count_connected
 from simulator.solvers.term_bound import SoftCeiling
 
@@ -247,6 +248,12 @@ class ExactSolver(Solver):
 
     def _solve(self) -> None:
         t0 = time.perf_counter()
+        conflicts = presolve(self.problem)  # what cannot hold is said at once, before any enumeration
+        self.add_time("presolve", time.perf_counter() - t0)
+        if conflicts:
+            self.status_, self.explanation_ = SolverStatus.INFEASIBLE, conflicts
+            self.stats_["presolve"] = "infeasible"
+            return
         self.progress("enumerating candidate footprints", 0.0)
         if self.lifts_soft_ceiling and soft_threshold(self.problem) is not None:
             self._solve_past_soft_ceiling(t0)

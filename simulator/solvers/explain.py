@@ -8,6 +8,9 @@ import numpy as np
 
 from simulator.constraints import acute_per_block, blocks_connected, group_labels, today_icb_sets
 from simulator.errors import TooManyCandidates
+from simulator.solvers.enumerate import candidate_graph, population_cap
+from simulator.solvers.presolve import presolve
+from simulator.solvers.scan import count_connected
 
 
 def _fmt(x: float) -> str:
@@ -28,6 +31,9 @@ def explain_infeasible(problem, uncovered: np.ndarray | None = None, *, exact_so
         re-solves relaxed copies of the problem with it. Passed in so that this module does not import the
         solver that imports it.
     """
+    found = presolve(problem)
+    if found:  # what the presolve sees, it says plainly; the checks below are for the rest
+        return found
     m, cons = problem.model, problem.constraints
     pop = problem.population
     names = m.blocks.name.to_numpy()
@@ -95,6 +101,10 @@ def _some(items: list[tuple[np.ndarray, str]], k: int = 3) -> str:
     return "; ".join(why for _, why in items[:k]) + more
 
 
+_CONFIRM_LIMIT = 20_000
+"""The most candidates over which the deletion filter confirms a relaxed scenario by a MILP on all of them."""
+
+
 def _deletion_filter(problem, exact_solver: type, time_limit: float = 10.0) -> str:
     """Relax one family of constraints at a time and report those whose removal makes the scenario feasible.
 
@@ -124,16 +134,24 @@ def _deletion_filter(problem, exact_solver: type, time_limit: float = 10.0) -> s
         p2 = copy.copy(problem)
         p2.constraints = trial
         s = exact_solver(p2, max_candidates=500_000)
+        graph = candidate_graph(p2)
+        if count_connected(graph.contraction.neighbours, graph.weight, population_cap(p2), 500_000) > 500_000:
+            continue  # counted by the compiled walk in milliseconds: enumerating would take minutes to give up
         try:
             C, costs = s.candidates()
         except TooManyCandidates:  # relaxing this family (e.g. the ceiling) lets enumeration explode: untested
             continue
         if (np.asarray(C.sum(axis=0)).ravel() == 0).any():
             continue  # some block is in no candidate footprint: still infeasible
-        if not s.relaxation(C, costs, time_limit=time_limit, max_rounds=0).feasible:
+        lp = s.relaxation(C, costs, time_limit=time_limit, max_rounds=0)
+        if not lp.feasible:
             continue
-        # The LP relaxation (which also ignores max_moved) can be feasible when no partition is: confirm.
-        res = s.partition_milp(C, np.zeros(C.shape[0]), time_limit)
+        # The LP relaxation (which also ignores max_moved) can be feasible when no partition is: confirm, first
+        # over the LP's support (a partition found there is one), then over every candidate where they are few
+        # enough (HiGHS may overrun its time limit by minutes on 100,000 or more).
+        res = s.partition_milp(C[lp.support], np.zeros(len(lp.support)), time_limit)
+        if res.x is None and C.shape[0] <= _CONFIRM_LIMIT:
+            res = s.partition_milp(C, np.zeros(C.shape[0]), time_limit)
         if res.x is not None:
             binding.append(label)
     if binding:

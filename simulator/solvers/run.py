@@ -18,6 +18,7 @@ from simulator.solvers.enumerate import candidate_graph, soft_threshold
 from simulator.solvers.exact import ExactSolver, population_cap
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
+from simulator.solvers.presolve import presolve
 from simulator.solvers.scan import FootprintScan, count_connected
 from simulator.solvers.term_bound import SoftCeiling, term_bound
 
@@ -255,6 +256,14 @@ class AutoSolver(Solver):
         """The stages, as chosen for the problem; returns the solver holding the answer."""
         problem, model, solver, seed = self.problem, self.model, self.solver, self.seed
         time_limit, iterations, progress = self.time_limit, self.iterations, self._report
+        t = time.perf_counter()
+        conflicts = presolve(problem)
+        if conflicts:  # infeasible at this level whatever the search: say why at once
+            s = (LocalSearchSolver if solver == "local_search" else ExactSolver)(problem, seed=seed)
+            s.status_, s.explanation_, s.stats_["presolve"] = SolverStatus.INFEASIBLE, conflicts, "infeasible"
+            s.runtime_ = time.perf_counter() - t
+            s.add_time("presolve", s.runtime_)
+            return s
         big_max_moved = problem.constraints.max_moved is not None and model.level not in ("icb2024", "icb2026")
         if solver == "exact" or (solver == "auto" and model.level in ("icb2026", "icb2024", "sicbl")
                                  and not big_max_moved):
