@@ -61,10 +61,13 @@ def _holdings(model, config: Configuration, f: int) -> list[str]:
     return out
 
 
-def forecast(scenario, model, answer: Configuration, limit: int = 500_000) -> list[RegionForecast]:
+def forecast(scenario, model, answer: Configuration, limit: int = 200_000,
+             time_limit: float = 60.0) -> list[RegionForecast]:
     """Per NHS region with free blocks: today's ICBs the answer merges, and the margin by which it beats the
     runner-up there (:func:`simulator.solvers.tradeoffs.runner_up_margins` on the region alone, with the answer's
-    number of footprints in it; regions are scored independently under ``within_region``)."""
+    number of footprints in it; regions are scored independently under ``within_region``). A region whose
+    candidates pass ``limit``, or whose solves pass ``time_limit`` seconds each, gets no margin (``note`` says
+    why)."""
     problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
     region = model.blocks.region_ods.to_numpy()
     names = dict(zip(model.blocks.region_ods, model.blocks.region_name))
@@ -80,7 +83,7 @@ def forecast(scenario, model, answer: Configuration, limit: int = 500_000) -> li
         margin, improves, note = None, 0.0, ""
         try:
             regional = Problem.from_scenario(sc, model, start=start_configuration(sc, model))
-            objective, best, margins = runner_up_margins(regional, limit=limit)
+            objective, best, margins = runner_up_margins(regional, limit=limit, time_limit=time_limit)
             mine = regional.objective(_with_region(model, answer, best, inside).assignment)
             improves = max(0.0, mine - objective)
             if improves > 1e-9:
@@ -88,7 +91,7 @@ def forecast(scenario, model, answer: Configuration, limit: int = 500_000) -> li
             m = next((x for x in margins if x.region == r), None)
             margin = None if m is None else m.margin
             if m is not None and m.margin is None:
-                note = note or "no other configuration of the region keeps the rules"
+                note = note or "no other configuration of the region keeps the rules, or none was proven best in time"
         except (TooManyCandidates, ScenarioError) as exc:
             note = f"no margin: {exc}"
         out.append(RegionForecast(r, names[r], icbs_today, holdings, margin, improves, note))

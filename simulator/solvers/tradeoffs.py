@@ -188,7 +188,7 @@ class RegionMargin:
 
     region: str
     region_name: str
-    margin: float | None  # what the best configuration that differs in this region costs more (None: none exists)
+    margin: float | None  # how much more the best configuration differing here costs (None: none, or unproven)
     runner_up: Configuration | None
 
 
@@ -202,7 +202,7 @@ def runner_up_margins(problem: Problem, limit: int = 500_000, time_limit: float 
     """
     if soft_threshold(problem) is not None:
         # Past a soft ceiling: the candidates up to the cap the exact solver's answer searched.
-        probe = ExactSolver(problem, max_candidates=limit, explain=False)
+        probe = ExactSolver(problem, max_candidates=limit, explain=False, time_limit=time_limit)
         probe.solve()
         cap = (probe.stats_.get("soft_ceiling") or {}).get("cap_searched")
         s = ExactSolver(problem, max_candidates=limit)
@@ -212,6 +212,8 @@ def runner_up_margins(problem: Problem, limit: int = 500_000, time_limit: float 
     res = s.partition_milp(C, costs, time_limit)
     if res.x is None:
         raise ScenarioError("the scenario is infeasible: run 'icbsim optimise' for an explanation")
+    if res.status != 0:
+        raise ScenarioError(f"the best configuration was not proven within {time_limit:g} s")
     best, chosen = _config(problem, C, res.x)
     objective = float(costs[chosen].sum()) + s.constant
     m = problem.model
@@ -233,7 +235,7 @@ def runner_up_margins(problem: Problem, limit: int = 500_000, time_limit: float 
         row = np.zeros(C.shape[0])
         row[home[r]] = 1.0
         res2 = s.partition_milp(C, costs, time_limit, extra=[(row, -np.inf, len(home[r]) - 1)])
-        if res2.x is None:
+        if res2.x is None or res2.status != 0:  # none, or not proven the best that differs: no margin claimed
             out.append(RegionMargin(r, names[r], None, None))
             continue
         other, chosen2 = _config(problem, C, res2.x)
