@@ -196,7 +196,8 @@ def test_move_blocks_and_download_in_a_real_browser(sync_api, server, tmp_path):
 
 
 def test_cancel_stops_the_optimiser_and_keeps_the_map(sync_api, server):
-    """At sub-ICB level the optimiser runs for several seconds: Cancel stops it and the map stays as it was."""
+    """At place level the optimiser runs for several seconds (a sub-ICB solve now ends in about one): Cancel stops
+    it and the map stays as it was."""
     expect = sync_api.expect
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -207,8 +208,9 @@ def test_cancel_stops_the_optimiser_and_keeps_the_map(sync_api, server):
             footprints = (page.get_by_test_id("stMetric").filter(has_text="Footprints")
                           .get_by_test_id("stMetricValue"))
             expect(footprints).to_have_text("36", timeout=UI_TIMEOUT_MS)
-            page.get_by_text("Sub-ICB location (106)").click()
-            expect(page.get_by_text("Sub-ICB location (106) building blocks")).to_be_visible(timeout=UI_TIMEOUT_MS)
+            page.get_by_text("Place (sub-ICB x council, 328)").click()
+            expect(page.get_by_text("Place (sub-ICB x council, 328) building blocks")).to_be_visible(
+                timeout=UI_TIMEOUT_MS)
             page.get_by_role("button", name="Run optimiser").click()
             cancel = page.get_by_role("button", name="Cancel")
             expect(cancel).to_be_visible(timeout=UI_TIMEOUT_MS)

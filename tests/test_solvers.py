@@ -781,7 +781,8 @@ SCENARIO_FILES = sorted(p.name for p in SCENARIOS.glob("*.toml"))
 
 
 def test_scenario_set_is_complete():
-    assert len(SCENARIO_FILES) == 18
+    assert len(SCENARIO_FILES) == 20
+    assert {"calibrated_2026.toml", "next_step.toml"} <= set(SCENARIO_FILES)
     assert sum(name.startswith("region_") for name in SCENARIO_FILES) == 7
     assert sum(name.startswith("backtest_2026_") for name in SCENARIO_FILES) == 3
 
