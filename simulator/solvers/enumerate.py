@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.constraints import group_labels
+from simulator.constraints import blocks_connected, group_labels
 from simulator.solvers.base import Problem
 
 
@@ -140,7 +140,7 @@ def contract(neighbours: list[np.ndarray], labels: np.ndarray) -> Contraction:
             if len(blocks) else np.zeros(0, dtype=np.int64)
         node_nb.append(np.setdiff1d(np.unique(around), [k]).astype(np.int64))
     masks = [sum(1 << int(b) for b in blocks) for blocks in members]
-    split = np.array([len(blocks) > 1 and not _in_one_piece(blocks, neighbours) for blocks in members], dtype=bool)
+    split = np.array([len(blocks) > 1 and not blocks_connected(blocks, neighbours) for blocks in members], dtype=bool)
     return Contraction(members, node_of, node_nb, masks, split)
 
 
@@ -158,24 +158,9 @@ def expanded_sets(contraction: Contraction, node_sets: Iterator[int], block_neig
             low = rest & -rest
             blocks |= masks[low.bit_length() - 1]
             rest ^= low
-        if any_split and sub & split_mask and not _in_one_piece(_bits(blocks), block_neighbours):
+        if any_split and sub & split_mask and not blocks_connected(_bits(blocks), block_neighbours):
             continue
         yield blocks
-
-
-def _in_one_piece(blocks, neighbours: list[np.ndarray]) -> bool:
-    """Whether ``blocks`` form one piece through ``neighbours``."""
-    inside = set(int(b) for b in blocks)
-    first = next(iter(inside))
-    seen, stack = {first}, [first]
-    while stack:
-        u = stack.pop()
-        for v in neighbours[u]:
-            v = int(v)
-            if v in inside and v not in seen:
-                seen.add(v)
-                stack.append(v)
-    return len(seen) == len(inside)
 
 
 # ------------------------------------------------------------------------------------ a problem's candidates
