@@ -24,6 +24,7 @@ from simulator.compare import compare
 from simulator.configuration import Configuration
 from simulator.errors import IcbSimError, InputFileError, NoFeasibleConfiguration
 from simulator.forecast import forecast
+from simulator.solvers.regional import RegionalSolver
 from simulator.formatting import money
 from simulator.io import level_blocks, outputs, read_configuration_file, write_outputs
 from simulator.metrics.evaluate import MetricParameters, evaluate
@@ -95,9 +96,11 @@ def _parser() -> argparse.ArgumentParser:
                         parents=data_dir)
     op.add_argument("scenario", help="scenario TOML file (see scenarios/)")
     op.add_argument("--out", required=True, help="folder for the outputs of evaluate plus solution.json")
-    op.add_argument("--solver", choices=["auto", "exact", "local_search"], default="auto",
-                    help="auto: exact at icb level, exact within the time limit at sicbl, at place level exact up to "
-                         "500,000 candidate footprints, else local search")
+    op.add_argument("--solver", choices=["auto", "exact", "local_search", "regional"], default="auto",
+                    help="auto: exact at icb level, exact within the time limit at sicbl; at place level, region by "
+                         "region where footprints stay within NHS regions, else exact up to 500,000 candidate "
+                         "footprints, else local search. regional: each NHS region solved exactly per number of "
+                         "footprints, the counts combined (needs within_region)")
     op.add_argument("--seed", type=int, default=0, help="random seed of the local search (default 0)")
     op.add_argument("--time-limit", type=float, help="stop after this many seconds and report the gap")
     op.add_argument("--iterations", type=int, help="local-search moves to try (default 200000 at place level, "
@@ -321,7 +324,8 @@ def _cmd_optimise(args, data_dir) -> int:
     regions = []
     if args.margins:
         _say("margins region by region ...")
-        regions = forecast(scenario, model, solver.configuration_)
+        regions = forecast(scenario, model, solver.configuration_,
+                           solver=solver if isinstance(solver, RegionalSolver) else None)
         files["regions.csv"] = _regions_csv(regions)
     written = write_outputs(args.out, files)
     _say("wrote " + ", ".join(str(w) for w in written))
@@ -336,7 +340,9 @@ def _cmd_optimise(args, data_dir) -> int:
           f"{result.timings['total']:.1f}s, seed {result.seed}{best}")
     for r in regions:
         merges = "; ".join(" + ".join(f) for f in r.merges) or "no change"
-        margin = "n/a" if r.margin is None else f"{r.margin:.4f}"
+        margin = "n/a" if r.margin is None else ("" if r.margin_exact else "at least ") + f"{r.margin:.4f}"
+        if r.margin is not None and r.margin_kind == "another count":
+            margin += f" (the runner-up has {r.runner_up_footprints} footprint(s) here)"
         print(f"{r.region_name}: {r.icbs_today} ICBs today -> {len(r.footprints)}: {merges}; margin over the "
               f"runner-up {margin}{f' ({r.note})' if r.note else ''}")
     return 0
@@ -626,8 +632,8 @@ def _cmd_calibrate(args, data_dir) -> int:
 
 def _regions_csv(regions) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, ["region", "region_name", "icbs_today", "footprints", "merges", "margin", "improves",
-                             "note"], lineterminator="\n")
+    w = csv.DictWriter(buf, ["region", "region_name", "icbs_today", "footprints", "merges", "margin", "margin_exact",
+                             "margin_kind", "runner_up_footprints", "improves", "note"], lineterminator="\n")
     w.writeheader()
     for r in regions:
         d = r.to_dict()

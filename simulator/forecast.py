@@ -10,7 +10,8 @@ import numpy as np
 
 from simulator.configuration import Configuration
 from simulator.errors import ScenarioError, TooManyCandidates
-from simulator.solvers.base import Problem
+from simulator.solvers.base import Problem, SolverStatus
+from simulator.solvers.regional import RegionalSolver, regional_reason
 from simulator.solvers.run import start_configuration
 from simulator.solvers.tradeoffs import runner_up_margins
 
@@ -24,12 +25,17 @@ class RegionForecast:
     footprints
         Per footprint of the answer in the region: the today's ICBs it holds (``(part)`` where it holds some of one).
     margin
-        How much more the best configuration that differs in this region scores (same rules, same number of
-        footprints in the region, the rest of England as it is): the larger, the firmer the answer. None where it
-        could not be computed (``note`` says why) or where no other configuration keeps the rules.
+        How much more the best configuration that differs in this region scores (same rules, England's number of
+        footprints kept): the larger, the firmer the answer. None where it could not be computed (``note`` says
+        why) or where no other configuration keeps the rules.
+    margin_kind
+        ``same count`` where that runner-up keeps the region's number of footprints, ``another count`` where it
+        changes it (other regions changing theirs to keep England's total).
+    margin_exact
+        False where ``margin`` is a proven lower bound (the runner-up scores at least that much more).
     improves
-        Where an exact solve of the region alone scores lower than the answer there, by how much (the answer was
-        not the region's best); else 0.
+        Where an exact solve of the region scores lower than the answer there, by how much (the answer was not
+        the region's best); else 0.
     """
 
     region: str
@@ -39,6 +45,9 @@ class RegionForecast:
     margin: float | None
     improves: float
     note: str = ""
+    margin_kind: str = "same count"
+    margin_exact: bool = True
+    runner_up_footprints: int | None = None
 
     @property
     def merges(self) -> list[list[str]]:
@@ -48,7 +57,8 @@ class RegionForecast:
     def to_dict(self) -> dict[str, Any]:
         return {"region": self.region, "region_name": self.region_name, "icbs_today": self.icbs_today,
                 "footprints": len(self.footprints), "merges": [" + ".join(f) for f in self.merges],
-                "margin": self.margin, "improves": self.improves, "note": self.note}
+                "margin": self.margin, "margin_exact": self.margin_exact, "margin_kind": self.margin_kind,
+                "runner_up_footprints": self.runner_up_footprints, "improves": self.improves, "note": self.note}
 
 
 def _holdings(model, config: Configuration, f: int) -> list[str]:
@@ -61,14 +71,21 @@ def _holdings(model, config: Configuration, f: int) -> list[str]:
     return out
 
 
-def forecast(scenario, model, answer: Configuration, limit: int = 200_000,
-             time_limit: float = 60.0) -> list[RegionForecast]:
+def forecast(scenario, model, answer: Configuration, limit: int = 200_000, time_limit: float = 60.0,
+             solver: RegionalSolver | None = None) -> list[RegionForecast]:
     """Per NHS region with free blocks: today's ICBs the answer merges, and the margin by which it beats the
-    runner-up there (:func:`simulator.solvers.tradeoffs.runner_up_margins` on the region alone, with the answer's
-    number of footprints in it; regions are scored independently under ``within_region``). A region whose
-    candidates pass ``limit``, or whose solves pass ``time_limit`` seconds each, gets no margin (``note`` says
-    why)."""
+    runner-up there.
+
+    Where footprints stay within NHS regions (``within_region``), the regions are solved exactly for each number
+    of footprints (:class:`simulator.solvers.regional.RegionalSolver`; pass ``solver`` if it has run already) and
+    the runner-up is the best configuration of England, under the scenario's rules and count, that differs in the
+    region: with the region's count (a no-good cut), or another (the other regions' counts changing to keep the
+    total). Otherwise each region is solved alone with the answer's number of footprints in it
+    (:func:`simulator.solvers.tradeoffs.runner_up_margins`); a region whose candidates pass ``limit``, or whose
+    solves pass ``time_limit`` seconds each, then gets no margin (``note`` says why)."""
     problem = Problem.from_scenario(scenario, model, start=start_configuration(scenario, model))
+    if regional_reason(problem) is None:
+        return _forecast_by_regions(scenario, model, problem, answer, time_limit, solver)
     region = model.blocks.region_ods.to_numpy()
     names = dict(zip(model.blocks.region_ods, model.blocks.region_name))
     free = problem.free_blocks
@@ -96,6 +113,45 @@ def forecast(scenario, model, answer: Configuration, limit: int = 200_000,
             note = f"no margin: {exc}"
         out.append(RegionForecast(r, names[r], icbs_today, holdings, margin, improves, note))
     return out
+
+
+def _forecast_by_regions(scenario, model, problem: Problem, answer: Configuration, time_limit: float,
+                         solver: RegionalSolver | None) -> list[RegionForecast]:
+    """:func:`forecast` where regions decouple: margins from the regional solver's table."""
+    if solver is None or solver.status_ is SolverStatus.NOT_RUN:
+        solver = RegionalSolver(scenario, model, problem=problem)
+        solver.solve()
+    region = model.blocks.region_ods.to_numpy()
+    icb = model.blocks.icb_code.to_numpy()
+    today = problem.objective(_today_assignment(model))
+    margins = {m.region: m for m in solver.margins(time_limit)} if solver.configuration_ is not None else {}
+    out = []
+    for r in solver.regions():
+        inside = region == r
+        fps = sorted(set(answer.assignment[inside]))
+        holdings = [_holdings(model, answer, f) for f in fps]
+        # The answer's change from today in this region, against the region's best at the answer's count there.
+        on_today = np.where(inside, answer.assignment, answer.assignment.max() + 1 + _today_assignment(model))
+        mine = problem.objective(np.unique(on_today, return_inverse=True)[1]) - today
+        entry = solver.table_.get((r, len(fps) if solver.total() is not None else None))
+        best = None if entry is None or entry.objective is None else entry.objective - solver.today_
+        improves = 0.0 if best is None else max(0.0, mine - best)
+        m = margins.get(r)
+        note = "the region's best configuration scores lower than the answer there" if improves > 1e-7 else ""
+        if m is None or improves > 1e-7:
+            margin, kind, exact, runner = None, "", False, None
+            note = note or "the region was not solved to a proven best"
+        else:
+            margin, kind, exact, runner = m.margin, m.kind, m.exact, m.runner_up_count
+            note = note or m.note
+        out.append(RegionForecast(r, solver._name(r), len(set(icb[inside])), holdings, margin, improves, note,
+                                  kind, exact, runner))
+    return out
+
+
+def _today_assignment(model) -> np.ndarray:
+    _, a = np.unique(model.blocks.icb_code.to_numpy(), return_inverse=True)
+    return a
 
 
 def _with_region(model, answer: Configuration, other: Configuration, inside: np.ndarray) -> Configuration:

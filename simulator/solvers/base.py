@@ -51,6 +51,7 @@ class BoundMethod(_ValueEnum):
     LP_RELAXATION = "LP relaxation"
     WALKED_PROOF = "walked proof"
     TERM_WISE = "term-wise"
+    REGIONAL = "regions combined"
 
     @property
     def description(self) -> str:
@@ -62,6 +63,8 @@ _BOUND_DESCRIPTIONS = {
     BoundMethod.NONE: "no bound",
     BoundMethod.EXACT: "the set-partitioning MILP over every candidate footprint, solved to optimality",
     BoundMethod.MILP_DUAL: "the dual bound of the set-partitioning MILP, stopped by the time limit",
+    BoundMethod.REGIONAL: "each NHS region's best configuration (or a bound on it) for each number of footprints, "
+                          "combined into the least total over the counts that add up to the scenario's",
     BoundMethod.LP_RELAXATION: "the set-partitioning LP relaxation over every candidate footprint, strengthened by "
                                "subset-row cuts",
     BoundMethod.WALKED_PROOF: "column generation priced exactly by walking every candidate footprint (Lagrangian "

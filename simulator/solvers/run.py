@@ -19,6 +19,7 @@ from simulator.solvers.exact import ExactSolver, population_cap
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
 from simulator.solvers.presolve import presolve
+from simulator.solvers.regional import RegionalSolver, regional_reason
 from simulator.solvers.scan import FootprintScan, count_connected
 from simulator.solvers.term_bound import SoftCeiling, term_bound
 
@@ -270,12 +271,24 @@ class AutoSolver(Solver):
             return _exact(problem, solver, seed, time_limit, iterations, progress)
         skipped = {}
         began = time.perf_counter()
+        if solver == "regional" or (solver == "auto" and model.level == "place" and _regions_decouple(problem)):
+            # Footprints stay within NHS regions: each region solved exactly per number of footprints and the
+            # counts combined give England's best (and a bound that prices the band) in seconds, where England's
+            # candidates at place level are too many for one exact solve.
+            s = RegionalSolver(self.scenario, model, problem=problem, seed=seed, time_limit=time_limit,
+                               progress=progress)
+            s.solve()
+            if s.configuration_ is not None or s.status_ is SolverStatus.INFEASIBLE or solver == "regional":
+                return s
+            skipped = {"regional_not_used": f"the regional solve found no configuration "
+                                            f"({'; '.join(s.explanation_)})",
+                       "exact_attempt_s": round(time.perf_counter() - began, 3)}
 
         def left() -> float | None:
             """What is left of the time limit (at least a second, so that every stage runs)."""
             return None if time_limit is None else max(1.0, time_limit - (time.perf_counter() - began))
 
-        if solver == "auto" and model.level == "place" and problem.constraints.contiguity:
+        if solver == "auto" and model.level == "place" and problem.constraints.contiguity and not skipped:
             # Count first, by the compiled walk over the graph the exact solver enumerates (each group kept whole
             # one node): a few milliseconds, where enumerating up to the limit in Python takes seconds.
             graph = candidate_graph(problem)
@@ -388,6 +401,15 @@ def _cap_can_hold(problem: Problem) -> bool:
         return True
     most = c.n_footprints[1] - len(c.locked)
     return most > 0 and float(problem.population[problem.free_blocks].sum()) <= most * population_cap(problem)
+
+
+def _regions_decouple(problem: Problem) -> bool:
+    """Whether the regional solver applies (footprints within NHS regions, see
+    ``simulator.solvers.regional``) and more than one region is free (with one, the exact solver is the same)."""
+    if regional_reason(problem) is not None:
+        return False
+    region = problem.model.blocks.region_ods.to_numpy()
+    return len(set(region[problem.free_blocks])) > 1
 
 
 def _ceiling_is_hard(problem: Problem) -> bool:
