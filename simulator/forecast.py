@@ -135,7 +135,7 @@ def _forecast_by_regions(scenario, model, problem: Problem, answer: Configuratio
         mine = problem.objective(np.unique(on_today, return_inverse=True)[1]) - today
         entry = solver.table_.get((r, len(fps) if solver.total() is not None else None))
         best = None if entry is None or entry.objective is None else entry.objective - solver.today_
-        improves = 0.0 if best is None else max(0.0, mine - best)
+        improves = 0.0 if best is None or mine - best <= 1e-7 * max(1.0, abs(best)) else mine - best
         m = margins.get(r)
         note = "the region's best configuration scores lower than the answer there" if improves > 1e-7 else ""
         if m is None or improves > 1e-7:
