@@ -387,9 +387,11 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
             c.groups += _lad_groups_at_coarse_level(model)
             continue
         label = {"icb": "ICB", "sicbl": "sub-ICB location", "lad": "local authority"}[unit]
+        names = _unit_names(model, unit)
         for value, idx in b.groupby(col).groups.items():
             if len(idx) > 1:
-                c.groups.append((np.asarray(idx), f"{label} {value}"))
+                named = f"{names[value]} ({value})" if names.get(value) else value
+                c.groups.append((np.asarray(idx), f"{label} {named}"))
     kept = [(np.asarray(idx)[~locked_blocks[np.asarray(idx)]], why) for idx, why in c.groups[first:]]
     if c.within_region:
         # Footprints are drawn region by region: a unit straddling NHS regions (six councils do, along ICB lines
@@ -417,16 +419,30 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
     return c
 
 
+def _unit_names(model, unit: str) -> dict[str, str]:
+    """Names planners know for the codes of a keep-whole unit, where the model has them (else none)."""
+    b = model.blocks
+    col, name = {"icb": ("icb_code", "icb_name"), "sicbl": ("sicbl_code", None), "lad": ("lad_code", "lad_name")}[unit]
+    if name is None:
+        return {}
+    out = {str(k): str(v) for k, v in zip(b[col], b[name]) if k and v}
+    if unit == "lad" and getattr(model, "councils", None) is not None:
+        # Unitary authorities, metropolitan districts and London boroughs are their own upper-tier council.
+        out = {**dict(zip(model.councils.code.astype(str), model.councils.name.astype(str))), **out}
+    return out
+
+
 def _lad_groups_at_coarse_level(model) -> list[tuple[np.ndarray, str]]:
     """At ICB or sub-ICB level: blocks sharing a local authority's residents (1% or more of them) go together."""
     share = getattr(model, "lad_block_share", None)
     if share is None:
         return []
+    names = _unit_names(model, "lad")
     out = []
     for lad, row in share.items():
         idx = np.flatnonzero(row >= SPLIT_TOLERANCE)
         if len(idx) > 1:
-            out.append((idx, f"local authority {lad}"))
+            out.append((idx, f"local authority {names[lad]} ({lad})" if names.get(lad) else f"local authority {lad}"))
     return out
 
 

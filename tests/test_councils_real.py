@@ -121,3 +121,17 @@ def test_keeping_councils_whole_at_place_level(place_model):
     whole = {why for _, why in cons.groups}
     assert {"upper-tier council Cumberland", "upper-tier council Westmorland and Furness"} <= whole
     assert not any("Cumberland" in why or "Westmorland" in why for _, why in by_region.groups)
+
+
+def test_districts_kept_whole_are_named_as_planners_know_them(sicbl_model, place_model):
+    """A local authority kept whole is named, with its code: by the place model's district names, and at sub-ICB
+    level (where blocks hold parts of several) by the upper-tier councils' names where it is one of them."""
+    from simulator.constraints import build_constraints
+
+    place = [why for _, why in build_constraints(place_model, {"keep_whole": ["lad"]}, "t").groups]
+    assert "local authority North Hertfordshire (E07000099)" in place
+    assert all(why.endswith(")") for why in place)
+    coarse = [why for _, why in build_constraints(sicbl_model, {"keep_whole": ["lad"]}, "t").groups]
+    unitaries = set(sicbl_model.councils.name)
+    named = [why for why in coarse if why.split(" (")[0].removeprefix("local authority ") in unitaries]
+    assert named and len(named) < len(coarse)  # shire districts are not upper-tier councils: their codes alone
