@@ -11,7 +11,7 @@ import numpy as np
 from simulator.configuration import Configuration
 from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.solvers.base import Problem, SolverStatus
-from simulator.solvers.regional import RegionalSolver, regional_reason
+from simulator.solvers.regional import RegionalSolver, regional_reason, today_assignment
 from simulator.solvers.run import start_configuration
 from simulator.solvers.tradeoffs import runner_up_margins
 
@@ -123,7 +123,7 @@ def _forecast_by_regions(scenario, model, problem: Problem, answer: Configuratio
         solver.solve()
     region = model.blocks.region_ods.to_numpy()
     icb = model.blocks.icb_code.to_numpy()
-    today = problem.objective(_today_assignment(model))
+    today = problem.objective(today_assignment(model))
     margins = {m.region: m for m in solver.margins(time_limit)} if solver.configuration_ is not None else {}
     out = []
     for r in solver.regions():
@@ -131,7 +131,7 @@ def _forecast_by_regions(scenario, model, problem: Problem, answer: Configuratio
         fps = sorted(set(answer.assignment[inside]))
         holdings = [_holdings(model, answer, f) for f in fps]
         # The answer's change from today in this region, against the region's best at the answer's count there.
-        on_today = np.where(inside, answer.assignment, answer.assignment.max() + 1 + _today_assignment(model))
+        on_today = np.where(inside, answer.assignment, answer.assignment.max() + 1 + today_assignment(model))
         mine = problem.objective(np.unique(on_today, return_inverse=True)[1]) - today
         entry = solver.table_.get((r, len(fps) if solver.total() is not None else None))
         best = None if entry is None or entry.objective is None else entry.objective - solver.today_
@@ -147,11 +147,6 @@ def _forecast_by_regions(scenario, model, problem: Problem, answer: Configuratio
         out.append(RegionForecast(r, solver._name(r), len(set(icb[inside])), holdings, margin, improves, note,
                                   kind, exact, runner))
     return out
-
-
-def _today_assignment(model) -> np.ndarray:
-    _, a = np.unique(model.blocks.icb_code.to_numpy(), return_inverse=True)
-    return a
 
 
 def _with_region(model, answer: Configuration, other: Configuration, inside: np.ndarray) -> Configuration:

@@ -108,3 +108,25 @@ def test_auto_uses_the_regional_solver_only_at_place_level_and_the_choice_is_off
     assert s.name == "regional" and s.status_ is SolverStatus.OPTIMAL
     assert optimise(_scenario("n_footprints = 3"), m).name == "exact"  # sub-ICB level: the exact solver as before
     assert np.isfinite(s.bound_)
+
+
+def test_a_time_limit_too_short_to_solve_a_region_gives_no_answer_and_says_so():
+    m = synthetic_model()
+    s = RegionalSolver(_scenario("n_footprints = 3"), m, time_limit=0.5)
+    s.solve()
+    assert s.status_ is SolverStatus.NO_SOLUTION and s.configuration_ is None
+    assert any("time limit" in line for line in s.explanation_)
+
+
+def test_the_command_line_refuses_the_regional_solver_where_footprints_may_cross_regions(tmp_path, capsys,
+                                                                                        monkeypatch):
+    from simulator import cli
+
+    monkeypatch.setattr(cli, "load_model", lambda *a, **k: synthetic_model())
+    path = tmp_path / "s.toml"
+    path.write_text('level = "sicbl"\nbaseline = "2026"\nband = [500000, 3000000]\n')
+    out = tmp_path / "out"
+    assert cli.main(["optimise", str(path), "--out", str(out), "--solver", "regional"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "within NHS regions" in err[0] and "within_region is off" in err[0]
+    assert not out.exists()

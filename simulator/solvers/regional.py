@@ -199,7 +199,7 @@ class RegionalSolver(Solver):
         for r in self.regions():
             base = self.region_problem(r, None)
             inside = free & (region == r)
-            self.today_ = base.objective(_today(self.model))  # the same in every region: England as today
+            self.today_ = base.objective(today_assignment(self.model))  # the same in every region: England as today
             tb = term_bound(base).bound
             people = float(pop[inside].sum())
             for k in self._counts(r, people, int(inside.sum())):
@@ -327,7 +327,7 @@ class RegionalSolver(Solver):
         """England's configuration with each region drawn as its entry at ``counts`` (the rest as today)."""
         region = self.model.blocks.region_ods.to_numpy()
         labels = np.full(self.model.n_blocks, -1, dtype=np.int64)
-        today = _today(self.model)
+        today = today_assignment(self.model)
         offset = 0
         for r, k in counts.items():
             a = self.table_[(r, k)].configuration.assignment
@@ -457,7 +457,7 @@ class RegionMargin:
     extra: dict = field(default_factory=dict)
 
 
-def _today(model) -> np.ndarray:
+def today_assignment(model) -> np.ndarray:
     """Today's ICBs as an assignment (the map outside the freed regions)."""
     _, a = np.unique(model.blocks.icb_code.to_numpy(), return_inverse=True)
     return a
