@@ -64,3 +64,29 @@ def test_every_region_has_a_margin(next_step, place_model_2026):
         assert r.margin == pytest.approx(want, abs=1e-3), code
     assert regions["Y56"].margin_kind == "another count" and regions["Y56"].runner_up_footprints == 5
     assert np.all([len(r.footprints) == COUNTS[r.region_name] for r in regions.values()])
+
+
+def test_where_a_region_cannot_be_solved_the_others_still_give_their_best_and_the_bound(place_model_2026):
+    """London and the East of England freed at place level, no group kept whole: the East has too many candidates
+    for the exact solver, so the local search answers; London is then its proven best, and the bound combines
+    London's optimum with the East's term-wise and band bound, above the term-wise bound of the whole."""
+    from simulator.scenario import parse_scenario
+    from simulator.solvers.base import BoundMethod
+    from simulator.solvers.regional import today_assignment
+    from simulator.solvers.term_bound import term_bound
+
+    text = ('level = "place"\nbaseline = "2026"\nband = [1_500_000, 2_500_000]\n[constraints]\ncontiguity = true\n'
+            'within_region = true\nonly_regions = ["Y56", "Y61"]\n')
+    sc = parse_scenario(text, "London and the East")
+    s = optimise(sc, place_model_2026, iterations=5000, restarts=1)
+    assert s.name == "local_search" and "East of England" in s.stats_["regional_not_used"]
+    assert s.bound_method_ is BoundMethod.REGIONAL and s.bound_ > term_bound(s.problem).bound + 0.1
+    assert s.problem.objective(s.configuration_.assignment) == pytest.approx(s.objective_, abs=1e-9)
+    regional = RegionalSolver(sc, place_model_2026)
+    regional._build_table()
+    london = regional.table_[("Y56", None)]
+    regional.solve_entry(london)
+    inside = place_model_2026.blocks.region_ods.to_numpy() == "Y56"
+    a = s.configuration_.assignment
+    on_today = np.unique(np.where(inside, a, a.max() + 1 + today_assignment(place_model_2026)), return_inverse=True)[1]
+    assert london.state == OPTIMAL and s.problem.objective(on_today) == pytest.approx(london.objective, abs=1e-6)

@@ -269,7 +269,7 @@ class AutoSolver(Solver):
         if solver == "exact" or (solver == "auto" and model.level in ("icb2026", "icb2024", "sicbl")
                                  and not big_max_moved):
             return _exact(problem, solver, seed, time_limit, iterations, progress)
-        skipped = {}
+        skipped, regional = {}, None
         began = time.perf_counter()
         if solver == "regional" or (solver == "auto" and model.level == "place" and _regions_decouple(problem)):
             # Footprints stay within NHS regions: each region solved exactly per number of footprints and the
@@ -283,6 +283,7 @@ class AutoSolver(Solver):
             skipped = {"regional_not_used": f"the regional solve found no configuration "
                                             f"({'; '.join(s.explanation_)})",
                        "exact_attempt_s": round(time.perf_counter() - began, 3)}
+            regional = s
 
         def left() -> float | None:
             """What is left of the time limit (at least a second, so that every stage runs)."""
@@ -344,6 +345,8 @@ class AutoSolver(Solver):
                 s.add_time(stage, seconds)
         if model.level == "place" and s.configuration_ is not None:
             _term_bound(problem, s)
+            if regional is not None:
+                _by_regions(regional, s)
             if _proof_may_run(problem, solver, None):
                 _prove(problem, s, None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - began)),
                        progress, counted)
@@ -374,6 +377,24 @@ def _term_bound(problem: Problem, s: Solver) -> None:
     s.add_time("term_bound", time.perf_counter() - t)
     _set_bound(s, tb.bound, BoundMethod.TERM_WISE)
     s.stats_["term_bound"] = {k: round(v, 6) for k, v in tb.parts.items()}
+
+
+def _by_regions(regional: RegionalSolver, s: Solver) -> None:
+    """Where the regions decouple but not every region could be solved exactly: swap into the answer each region's
+    proven best at the answer's count there (where it scores lower), and bound the answer by the regions' table
+    (each region's proven best, or its term-wise and band bound, combined over the counts that add up)."""
+    t = time.perf_counter()
+    config, swapped = regional.improve(s.configuration_)
+    if swapped:
+        s.configuration_, s.objective_ = config, regional.problem.objective(config.assignment)
+        s.stats_["regions_swapped_for_their_proven_best"] = swapped
+    _, change = regional.combine("bound")
+    if np.isfinite(change):
+        if s.bound_ is not None:
+            s.set_bound(min(s.bound_, s.objective_), s.bound_method_)  # against the better answer
+        _set_bound(s, regional.today_ + change, BoundMethod.REGIONAL)
+    s.runtime_ += time.perf_counter() - t
+    s.add_time("regions", time.perf_counter() - t)
 
 
 def _set_bound(s: Solver, bound: float, method: BoundMethod) -> None:
@@ -452,7 +473,8 @@ def _prove(problem: Problem, s: Solver, time_limit: float | None, progress,
         s.stats_["proof_population_cap"] = round(scan.cap)
     if count > PLACE_PROOF_LIMIT:
         s.stats_["proof_not_run"] = (f"more than {PLACE_PROOF_LIMIT:,} candidate footprints: too many to price "
-                                     "exactly; the bound is the term-wise one (see docs/solvers.md)")
+                                     "exactly; the bound is the term-wise one, or the regions' where they "
+                                     "decouple (see docs/solvers.md)")
         s.runtime_ += time.perf_counter() - t
         s.add_time("count", time.perf_counter() - t)
         return
