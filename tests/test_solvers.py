@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -83,19 +84,14 @@ def footprints_of(config: Configuration, blocks) -> set[int]:
 
 
 def is_connected(blocks, neighbours) -> bool:
-    inside = set(int(b) for b in blocks)
+    """Whether the blocks form one piece: networkx's answer, independent of the solvers' own search."""
+    inside = [int(b) for b in blocks]
     if not inside:
         return False
-    first = next(iter(inside))
-    seen, stack = {first}, [first]
-    while stack:
-        u = stack.pop()
-        for v in neighbours[u]:
-            v = int(v)
-            if v in inside and v not in seen:
-                seen.add(v)
-                stack.append(v)
-    return seen == inside
+    graph = nx.Graph()
+    graph.add_nodes_from(inside)
+    graph.add_edges_from((u, int(v)) for u in inside for v in neighbours[u] if int(v) in set(inside))
+    return nx.is_connected(graph)
 
 
 def acute_counts(model, assignment: np.ndarray) -> np.ndarray:
