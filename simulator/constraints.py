@@ -297,15 +297,45 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
         A value of the wrong type, or a code that is not in the model.
     """
     c = Constraints(raw=dict(raw))
+    c.contiguity = _flag(raw, "contiguity", True, source)
+    c.within_region = _flag(raw, "within_region", False, source)
+    _pairs(c, model, raw, source)
+    outside = _locks(c, model, raw, source)
+    _count(c, raw, source, outside)
+    mm = raw.get("max_moved")
+    if mm is not None:
+        if not isinstance(mm, int) or isinstance(mm, bool) or mm < 0:
+            raise ScenarioError(f"{source}: constraints.max_moved must be a whole number >= 0")
+        c.max_moved = mm
+    _keep_whole(c, model, raw, source)
+    if _flag(raw, "authorities_whole", False, source):
+        c.groups += _authority_groups(model, authority_set)
+    if _flag(raw, "pathology_networks_whole", False, source):
+        for n, ts in enumerate(model.network_trusts):
+            hosts = np.unique(model.trust_host[ts][model.trust_host[ts] >= 0])
+            if len(hosts) > 1:
+                c.groups.append((hosts, f"pathology network {model.networks.network_name.iloc[n]}"))
+    mat = raw.get("min_acute_trusts", 0)
+    if not isinstance(mat, int) or isinstance(mat, bool) or mat < 0:
+        raise ScenarioError(f"{source}: constraints.min_acute_trusts must be a whole number >= 0")
+    c.min_acute_trusts = mat
+    c.floor = _limit(raw.get("population_floor"), "population_floor", source)
+    c.ceiling = _limit(raw.get("population_ceiling"), "population_ceiling", source)
+    if c.floor and c.ceiling and c.floor.value > c.ceiling.value:
+        raise ScenarioError(f"{source}: population_floor {c.floor.value:,.0f} is above population_ceiling "
+                            f"{c.ceiling.value:,.0f}")
+    return c
 
-    def flag(key: str, default: bool) -> bool:
-        v = raw.get(key, default)
-        if not isinstance(v, bool):
-            raise ScenarioError(f"{source}: constraints.{key} must be true or false, not {v!r}")
-        return v
 
-    c.contiguity = flag("contiguity", True)
-    c.within_region = flag("within_region", False)
+def _flag(raw: dict[str, Any], key: str, default: bool, source: str) -> bool:
+    v = raw.get(key, default)
+    if not isinstance(v, bool):
+        raise ScenarioError(f"{source}: constraints.{key} must be true or false, not {v!r}")
+    return v
+
+
+def _pairs(c: Constraints, model, raw: dict[str, Any], source: str) -> None:
+    """``must_merge`` pairs as groups, ``must_not_merge`` pairs as block pairs."""
     for key in ("must_merge", "must_not_merge"):
         pairs = raw.get(key, [])
         if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
@@ -316,10 +346,16 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
                 c.groups.append((np.unique(np.concatenate([a, b])), f"must-merge pair {p[0]}-{p[1]}"))
             else:
                 c.must_not_merge += [(int(x), int(y)) for x in a for y in b]
+
+
+def _locks(c: Constraints, model, raw: dict[str, Any], source: str) -> list[str] | None:
+    """Today's ICBs locked (``locked_to_today``, and every ICB outside ``only_regions``); returns the ICBs outside
+    the freed regions (None without ``only_regions``)."""
     locked = raw.get("locked_to_today", [])
     if not isinstance(locked, list):
         raise ScenarioError(f"{source}: constraints.locked_to_today must be a list of codes")
     only = raw.get("only_regions")
+    outside = None
     if only is not None:
         # Only these NHS regions change: every ICB elsewhere is locked to today.
         if not isinstance(only, list) or not only or not all(isinstance(r, str) for r in only):
@@ -341,22 +377,28 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
         if icb not in seen:
             seen.add(icb)
             c.locked.append((np.flatnonzero(codes == icb), f"{names[icb]} ICB"))
+    return outside
+
+
+def _count(c: Constraints, raw: dict[str, Any], source: str, outside: list[str] | None) -> None:
+    """``n_footprints``, a number or [least, most]."""
     nf = raw.get("n_footprints")
-    if nf is not None:
-        if isinstance(nf, int) and not isinstance(nf, bool):
-            nf = [nf, nf]
-        if (not isinstance(nf, list) or len(nf) != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
-                                                               for x in nf) or not 1 <= nf[0] <= nf[1]):
-            raise ScenarioError(f"{source}: constraints.n_footprints must be a whole number or [least, most]")
-        # With only_regions, the count is of footprints in those regions: the ICBs outside stand as they are.
-        fixed = len(outside) if only is not None else 0
-        c.n_footprints = (nf[0] + fixed, nf[1] + fixed)
-        c.footprints_outside = fixed
-    mm = raw.get("max_moved")
-    if mm is not None:
-        if not isinstance(mm, int) or isinstance(mm, bool) or mm < 0:
-            raise ScenarioError(f"{source}: constraints.max_moved must be a whole number >= 0")
-        c.max_moved = mm
+    if nf is None:
+        return
+    if isinstance(nf, int) and not isinstance(nf, bool):
+        nf = [nf, nf]
+    if (not isinstance(nf, list) or len(nf) != 2 or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                           for x in nf) or not 1 <= nf[0] <= nf[1]):
+        raise ScenarioError(f"{source}: constraints.n_footprints must be a whole number or [least, most]")
+    # With only_regions, the count is of footprints in those regions: the ICBs outside stand as they are.
+    fixed = len(outside) if outside is not None else 0
+    c.n_footprints = (nf[0] + fixed, nf[1] + fixed)
+    c.footprints_outside = fixed
+
+
+def _keep_whole(c: Constraints, model, raw: dict[str, Any], source: str) -> None:
+    """The groups of ``keep_whole`` (and ``upper_tier_tolerance``): each unit's free blocks, within each NHS region
+    under ``within_region``."""
     keep = raw.get("keep_whole", [])
     if isinstance(keep, str):
         keep = [keep]
@@ -400,23 +442,6 @@ def build_constraints(model, raw: dict[str, Any], source: str = "scenario",
         kept = [(idx[region[idx] == r], f"{why} ({r} part)" if len(set(region[idx])) > 1 else why)
                 for idx, why in kept for r in sorted(set(region[idx]))]
     c.groups = c.groups[:first] + [(idx, why) for idx, why in kept if len(idx) > 1]
-    if flag("authorities_whole", False):
-        c.groups += _authority_groups(model, authority_set)
-    if flag("pathology_networks_whole", False):
-        for n, ts in enumerate(model.network_trusts):
-            hosts = np.unique(model.trust_host[ts][model.trust_host[ts] >= 0])
-            if len(hosts) > 1:
-                c.groups.append((hosts, f"pathology network {model.networks.network_name.iloc[n]}"))
-    mat = raw.get("min_acute_trusts", 0)
-    if not isinstance(mat, int) or isinstance(mat, bool) or mat < 0:
-        raise ScenarioError(f"{source}: constraints.min_acute_trusts must be a whole number >= 0")
-    c.min_acute_trusts = mat
-    c.floor = _limit(raw.get("population_floor"), "population_floor", source)
-    c.ceiling = _limit(raw.get("population_ceiling"), "population_ceiling", source)
-    if c.floor and c.ceiling and c.floor.value > c.ceiling.value:
-        raise ScenarioError(f"{source}: population_floor {c.floor.value:,.0f} is above population_ceiling "
-                            f"{c.ceiling.value:,.0f}")
-    return c
 
 
 def _unit_names(model, unit: str) -> dict[str, str]:
