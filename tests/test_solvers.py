@@ -936,8 +936,8 @@ def test_other_shipped_scenarios_solve_to_optimal(name, icb_model, sicbl_model):
 
 
 def test_published_design_rules_at_place_level(place_model_2026):
-    """Today's map breaks the 1m floor, has 36 ICBs, not 26, and splits North Yorkshire: the local search repairs its
-    start by merging, then meets every published rule."""
+    """Today's map breaks the 1m floor, has 36 ICBs, not 26, and splits North Yorkshire: the answer (the regional
+    solver's: footprints stay within NHS regions) meets every published rule."""
     from simulator.scenario import load_scenario
     from simulator.solvers.run import optimise
 
@@ -945,6 +945,7 @@ def test_published_design_rules_at_place_level(place_model_2026):
     sc = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "published_design_rules.toml")
     assert sc.baseline == "2026" and sc.level == "place"
     solver = optimise(sc, place_model, seed=0, iterations=3000, restarts=1)
+    assert solver.name == "regional" and solver.status_ == "optimal"
     cfg = solver.configuration_
     assert solver.problem.violations(cfg) == []
     assert cfg.n_footprints == 26  # "26 leadership teams nationally"
