@@ -278,13 +278,17 @@ class RegionalSolver(Solver):
         v, _, c = min(ok, key=lambda t: (t[0], t[1]))
         return c, v
 
-    def settle(self, exclude: tuple[str, int | None] | None = None) -> tuple[dict | None, float]:
+    def settle(self, exclude: tuple[str, int | None] | None = None,
+               enough: float | None = None) -> tuple[dict | None, float]:
         """Solve entries until the knapsack over the bounds (with ``exclude`` left out) chooses only settled
-        ones; returns that choice and its bound (a change from today)."""
+        ones, or (with ``enough``) until its bound reaches that objective; returns that choice and its bound (a
+        change from today)."""
         while True:
             choice, value = self.combine("bound", exclude)
             if choice is None:
                 return None, np.inf
+            if enough is not None and self.today_ + value >= enough:
+                return choice, value  # nothing left out can score below ``enough``: no need to solve on
             todo = [self.table_[(r, k)] for r, k in choice.items() if not self.table_[(r, k)].settled]
             if not todo:
                 return choice, value
@@ -396,11 +400,12 @@ class RegionalSolver(Solver):
         reach = MARGIN_REACH if reach is None else float(reach)
         out = []
         for r, k in self.counts_.items():
-            other, v = self.settle(exclude=(r, k))
+            same, exact_same = self._runner_up(self.table_[(r, k)], time_limit, reach)
+            # Another count need only be solved for as far as it could beat the runner-up at this count.
+            other, v = self.settle(exclude=(r, k), enough=None if same is None else self.objective_ + same)
             other_count = None if other is None else v + self.today_ - self.objective_
             exact_other = other is not None and all(self.table_[(rr, kk)].state == OPTIMAL
                                                     for rr, kk in other.items())
-            same, exact_same = self._runner_up(self.table_[(r, k)], time_limit, reach)
             options = [(m, ex, kind) for m, ex, kind in ((same, exact_same, "same count"),
                                                          (other_count, exact_other, "another count"))
                        if m is not None]
