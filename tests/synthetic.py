@@ -122,3 +122,29 @@ def synthetic_inputs() -> ModelInputs:
 def synthetic_model() -> Model:
     """The synthetic Model."""
     return Model.from_inputs(synthetic_inputs())
+
+
+def set_partitions(items: list):
+    """Every set partition of ``items`` (Bell(n) of them), each as a list of lists: the tests' brute force."""
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for p in set_partitions(rest):
+        for i in range(len(p)):
+            yield p[:i] + [[first] + p[i]] + p[i + 1:]
+        yield [[first]] + p
+
+
+def feasible_partitions(problem):
+    """(objective, assignment) of every partition of the problem's blocks that keeps its hard rules, lazily."""
+    from simulator.configuration import Configuration
+
+    n = problem.model.n_blocks
+    for partition in set_partitions(list(range(n))):
+        a = np.empty(n, dtype=np.int64)
+        for k, part in enumerate(partition):
+            a[part] = k
+        cfg = Configuration(problem.model, a, [f"f{k}" for k in range(len(partition))], allow_noncontiguous=True)
+        if not problem.violations(cfg):
+            yield problem.objective(a), a

@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.configuration import Configuration
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers.enumerate import candidate_graph, contract, expanded_sets
-from tests.synthetic import CODES, synthetic_model
+from tests.synthetic import CODES, feasible_partitions, synthetic_model
 
 
 @pytest.fixture(scope="module")
@@ -27,29 +26,9 @@ def _problem(model, constraints: str, band: str = "band = [500_000, 1_500_000]\n
     return Problem.from_scenario(parse_scenario(f'level = "sicbl"\n{band}[constraints]\n{constraints}\n', "t"), model)
 
 
-def _partitions(items: list):
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for p in _partitions(rest):
-        for i in range(len(p)):
-            yield p[:i] + [[first] + p[i]] + p[i + 1:]
-        yield [[first]] + p
-
-
 def _best(problem: Problem) -> float | None:
     """The least objective over every partition keeping the hard rules (brute force), or None."""
-    best = None
-    for partition in _partitions(list(range(problem.model.n_blocks))):
-        a = np.empty(problem.model.n_blocks, dtype=np.int64)
-        for k, part in enumerate(partition):
-            a[part] = k
-        cfg = Configuration(problem.model, a, [f"f{k}" for k in range(len(partition))], allow_noncontiguous=True)
-        if not problem.violations(cfg):
-            o = problem.objective(a)
-            best = o if best is None else min(best, o)
-    return best
+    return min((o for o, _ in feasible_partitions(problem)), default=None)
 
 
 def test_a_group_in_pieces_yields_only_connected_footprints():

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.configuration import Configuration
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers.presolve import presolve
 from simulator.solvers.run import AutoSolver
-from tests.synthetic import CODES, synthetic_model
+from tests.synthetic import CODES, feasible_partitions, synthetic_model
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -33,26 +32,8 @@ def _problem(model, constraints: str) -> Problem:
     return Problem.from_scenario(parse_scenario(_text(constraints), "t"), model)
 
 
-def _partitions(items: list):
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for p in _partitions(rest):
-        for i in range(len(p)):
-            yield p[:i] + [[first] + p[i]] + p[i + 1:]
-        yield [[first]] + p
-
-
 def _any_feasible(problem: Problem) -> bool:
-    for partition in _partitions(list(range(problem.model.n_blocks))):
-        a = np.empty(problem.model.n_blocks, dtype=np.int64)
-        for k, part in enumerate(partition):
-            a[part] = k
-        cfg = Configuration(problem.model, a, [f"f{k}" for k in range(len(partition))], allow_noncontiguous=True)
-        if not problem.violations(cfg):
-            return True
-    return False
+    return next(feasible_partitions(problem), None) is not None
 
 
 @pytest.mark.parametrize("constraints, words", [

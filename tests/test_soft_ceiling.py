@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.configuration import Configuration
 from simulator.model import load_model
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, LocalSearchSolver, Problem
@@ -20,7 +19,7 @@ from simulator.solvers.enumerate import candidate_graph
 from simulator.solvers.local_search import lp_bound
 from simulator.solvers.run import AutoSolver
 from simulator.solvers.term_bound import SoftCeiling, term_bound
-from tests.synthetic import synthetic_model
+from tests.synthetic import feasible_partitions, synthetic_model
 
 ROOT = Path(__file__).resolve().parent.parent
 # A band of 0.5m-1m: two footprints of 3.4m people must hold 1.7m on average, so one at least is above 1m.
@@ -39,29 +38,9 @@ def _problem(model, constraints: str, top: str = BAND) -> Problem:
     return Problem.from_scenario(parse_scenario(text, "t"), model)
 
 
-def _partitions(items: list):
-    """Every set partition of ``items``, each as a list of lists."""
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for p in _partitions(rest):
-        for i in range(len(p)):
-            yield p[:i] + [[first] + p[i]] + p[i + 1:]
-        yield [[first]] + p
-
-
 def _feasible(problem: Problem) -> list[tuple[float, np.ndarray]]:
     """(objective, assignment) of every partition of the blocks that keeps the problem's hard rules."""
-    out = []
-    for partition in _partitions(list(range(problem.model.n_blocks))):
-        a = np.empty(problem.model.n_blocks, dtype=np.int64)
-        for k, part in enumerate(partition):
-            a[part] = k
-        cfg = Configuration(problem.model, a, [f"f{k}" for k in range(len(partition))], allow_noncontiguous=True)
-        if not problem.violations(cfg):
-            out.append((problem.objective(a), a))
-    return out
+    return list(feasible_partitions(problem))
 
 
 def test_a_soft_ceiling_is_crossed_to_meet_the_footprint_count(model):

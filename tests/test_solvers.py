@@ -29,6 +29,7 @@ from simulator.solvers.explain import _deletion_filter
 from simulator.solvers.run import mend_pieces, optimise, refine
 from simulator.solvers.term_bound import term_bound
 from tests.legacy import legacy, legacy_scenario
+from tests.synthetic import set_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -108,18 +109,6 @@ def footprint_population(problem: Problem, assignment: np.ndarray) -> np.ndarray
 def today_icb_sets(model) -> set[frozenset[int]]:
     codes = model.blocks.icb_code.to_numpy()
     return {frozenset(np.flatnonzero(codes == c).tolist()) for c in set(codes)}
-
-
-def set_partitions(items: list):
-    """Every set partition of ``items`` (Bell(n) of them), each as a list of lists."""
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for p in set_partitions(rest):
-        for i in range(len(p)):
-            yield p[:i] + [[first] + p[i]] + p[i + 1:]
-        yield [[first]] + p
 
 
 def brute_force(problem: Problem, region: str) -> tuple[float, int, int]:

@@ -14,6 +14,7 @@ from simulator.scenario import load_scenario, parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers.tradeoffs import pareto, sensitivity, top_k
 from tests.legacy import legacy, legacy_scenario
+from tests.synthetic import set_partitions
 
 pytestmark = pytest.mark.integration
 
@@ -28,17 +29,6 @@ only_regions = ["Y58"]
 """
 
 
-def _partitions(items):
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for part in _partitions(rest):
-        for i in range(len(part)):
-            yield part[:i] + [[first] + part[i]] + part[i + 1:]
-        yield [[first]] + part
-
-
 def _brute_force(problem):
     """Every feasible configuration of the South West (the rest as today): (objective, terms, assignment)."""
     m = problem.model
@@ -47,7 +37,7 @@ def _brute_force(problem):
     pop = problem.population
     sc = scorer(m, problem.params)
     out = []
-    for part in _partitions(sw):
+    for part in set_partitions(sw):
         ok = True
         for p in part:
             if len(p) > 1 and pop[p].sum() > 2.5e6:
