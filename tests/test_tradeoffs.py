@@ -10,7 +10,7 @@ import pytest
 from simulator.cli import main
 from simulator.errors import ScenarioError
 from simulator.metrics.score import scorer
-from simulator.scenario import load_scenario, parse_scenario
+from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers.tradeoffs import pareto, sensitivity, top_k
 from tests.legacy import legacy, legacy_scenario
