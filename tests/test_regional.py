@@ -152,3 +152,22 @@ def test_another_answer_is_improved_region_by_region_and_bounded_by_the_table():
     assert fresh.today_ + change <= s.objective_ + 1e-9
     same, none = fresh.improve(better)
     assert none == [] and same is better
+
+
+@pytest.mark.parametrize("solver", ["auto", "regional"])
+def test_optimise_with_margins_writes_regions_csv(tmp_path, capsys, monkeypatch, solver):
+    import csv
+
+    from simulator import cli
+
+    monkeypatch.setattr(cli, "load_model", lambda *a, **k: synthetic_model())
+    path = tmp_path / "s.toml"
+    path.write_text(TEXT.format(count="n_footprints = 3"))
+    out = tmp_path / "out"
+    assert cli.main(["optimise", str(path), "--out", str(out), "--solver", solver, "--margins"]) == 0
+    rows = {r["region"]: r for r in csv.DictReader((out / "regions.csv").open())}
+    assert set(rows) == {"R1", "R2"}
+    assert {"margin", "margin_exact", "margin_kind", "runner_up_footprints"} <= set(rows["R1"])
+    assert float(rows["R1"]["margin"]) > 0 and rows["R1"]["margin_kind"] in ("same count", "another count")
+    printed = capsys.readouterr().out
+    assert "Region R1: 2 ICBs today -> 2" in printed and "margin over the runner-up" in printed
