@@ -306,7 +306,6 @@ def _cmd_evaluate(args, data_dir) -> int:
 
 def _cmd_optimise(args, data_dir) -> int:
     _check_out_folder(args.out)
-    out = Path(args.out)
     scenario = load_scenario(args.scenario)
     model = load_model(scenario.level, data_dir, estuary_links=scenario.estuary_links, progress=_say,
                        baseline=scenario.baseline)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -493,7 +493,6 @@ class RegionMargin:
     exact: bool
     note: str = ""
     runner_up_count: int | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def today_assignment(model) -> np.ndarray:
