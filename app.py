@@ -17,6 +17,7 @@ import streamlit as st
 from simulator.compare import coassignment
 from simulator.configuration import Configuration
 from simulator.errors import IcbSimError
+from simulator.forecast import forecast
 from simulator.formatting import bulleted, coassignment_view, money, people, score, share, styled, styled_diff
 from simulator.mapdata import (authority_outlines, block_polygons, block_shapes, context_outlines, footprint_polygons,
                                network_links, trust_points)
@@ -224,6 +225,9 @@ if run:
         else:
             ws.load(solver.configuration_)
             st.session_state["after_optimiser"] = (model.level, solver.configuration_)
+            # Margins region by region are offered where footprints stay within regions (worked out on request).
+            st.session_state["firmness"] = None
+            st.session_state["firmness_of"] = (model.level, scenario) if constraints.get("within_region") else None
             result = solver.result_
             gap = "no bound" if result.gap is None else f"gap {result.gap:.2%}"
             if result.gap is not None and result.bound_method is BoundMethod.TERM_WISE:
@@ -390,6 +394,23 @@ with tabs[6]:
         left, right = st.columns(2)
         small_map("Starting map", before[1], left)
         small_map("Optimised", after[1], right)
+        firm = st.session_state.get("firmness_of")
+        if firm and firm[0] == model.level:
+            st.subheader("How firmly the result holds, region by region")
+            if st.session_state.get("firmness") is None and st.button(
+                    "Work out the margins", key="margins",
+                    help="Solves each NHS region again for its runner-up: seconds at ICB and sub-ICB level, a minute "
+                         "or two at place level"):
+                with st.spinner("Solving each region's runner-up ..."):
+                    try:
+                        st.session_state["firmness"] = [r.for_people()
+                                                        for r in forecast(firm[1], model, after[1])]
+                    except IcbSimError as exc:
+                        st.error(str(exc))
+            if st.session_state.get("firmness"):
+                st.dataframe(pd.DataFrame(st.session_state["firmness"]), hide_index=True, width="stretch")
+                st.caption("Margin: how much more (in score points) the best configuration that differs in the "
+                           "region scores, under the same rules: small margins are close calls.")
     st.subheader("Compare two maps")
     official = {f"Official map: {BASELINES[v]}": v for v in ("2026", "2024")
                 if not (v == "2024" and model.level == "icb2026")}

@@ -54,6 +54,18 @@ class RegionForecast:
         """Footprints holding more than one of today's ICBs, or part of one."""
         return [f for f in self.footprints if len(f) > 1 or any(x.endswith("(part)") for x in f)]
 
+    def for_people(self) -> dict[str, str]:
+        """The region in words and figures a planner reads at a glance (the app's table)."""
+        if self.margin is None:
+            margin = "none" + (f" ({self.note})" if self.note else "")
+        else:
+            margin = ("" if self.margin_exact else "at least ") + f"{self.margin:.3f}"
+        runner = ("" if self.margin is None else "the same number of footprints" if self.margin_kind == "same count"
+                  else f"{self.runner_up_footprints} footprints here, another region changing to keep the total")
+        return {"NHS region": self.region_name, "today's ICBs -> footprints": f"{self.icbs_today} -> "
+                f"{len(self.footprints)}", "what it merges": "; ".join(" + ".join(f) for f in self.merges) or
+                "no change", "margin over the runner-up": margin, "the runner-up has": runner}
+
     def to_dict(self) -> dict[str, Any]:
         return {"region": self.region, "region_name": self.region_name, "icbs_today": self.icbs_today,
                 "footprints": len(self.footprints), "merges": [" + ".join(f) for f in self.merges],

@@ -312,6 +312,22 @@ def test_optimiser_at_icb_level_then_undo(store):
     assert float(metric(at, "Score").value) == before
 
 
+def test_margins_region_by_region_after_an_optimiser_run_within_regions(store):
+    at = start_app()
+    at.checkbox(key="opt_region").check().run()
+    at.button(key="run_optimiser").click().run()
+    assert_ok(at)
+    at.button(key="margins").click().run()
+    assert_ok(at)
+    tables = [d.value for d in at.tabs[6].dataframe if "margin over the runner-up" in d.value.columns]
+    assert len(tables) == 1
+    firm = tables[0].set_index("NHS region")
+    assert len(firm) == 7 and firm.loc["London", "today's ICBs -> footprints"].startswith("4 -> ")
+    margins = [m for m in firm["margin over the runner-up"] if not m.startswith("none")]
+    assert margins and all(float(m.removeprefix("at least ")) >= 0 for m in margins)
+    assert not any("e-" in m or "nan" in m for m in firm["margin over the runner-up"])  # written for people
+
+
 def test_optimiser_keeps_upper_tier_councils_whole_when_asked(store):
     """Today's map splits Cumberland, Westmorland and Furness and North Yorkshire between ICBs (the authorities tab
     lists them). With the toggle on, the optimiser must keep them whole: with today's ICBs as blocks that means
