@@ -1,8 +1,8 @@
 """Benchmark: how long an infeasible scenario takes to say why, with the presolve and without it."""
 
 # Run: ``python bench/bench_presolve.py [--json FILE] [--skip-slow]``. Every infeasible scenario the tests use
-# (tests/test_solvers.py at 2024-ICB level, tests/test_soft_ceiling.py and tests/test_presolve.py at sub-ICB level,
-# and the East of England example at place level) is solved by ``AutoSolver`` twice in the same run: with the
+# (tests/test_solvers.py at 2024-ICB level, tests/test_soft_ceiling.py and tests/test_presolve.py at sub-ICB level)
+# is solved by ``AutoSolver`` twice in the same run: with the
 # presolve (as shipped) and with it switched off (``presolve`` returning no conflict, so the solvers search and
 # the explainer's deletion filter says why). Both runs use the explainer as shipped (it counts before it
 # enumerates, and confirms over the LP's support first). Times are wall-clock seconds on this machine; the ratio
@@ -40,7 +40,6 @@ CASES = [
     ("must-merge not adjacent", ICB + 'must_merge = [["QOP", "QKK"]]'),
     ("London in 3 under a hard ceiling (sub-ICB)", LONDON),
     ("East of England, councils whole, hard ceiling (sub-ICB)", EOE),
-    ("East of England, councils whole, hard ceiling (place)", EOE.replace('level = "sicbl"', 'level = "place"')),
 ]
 SLOW = {"London in 3 under a hard ceiling (sub-ICB)"}
 

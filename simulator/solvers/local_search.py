@@ -15,6 +15,7 @@ from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
 from simulator.solvers.enumerate import soft_threshold
 from simulator.solvers.exact import ExactSolver, _named
 from simulator.solvers.term_bound import SoftCeiling
+from simulator.solvers.tree_start import tree_start
 
 DEFAULT_TEMPERATURE = (0.02, 0.0002)
 """Start and end temperatures in score units (terms run 0..1, so these suit every level)."""
@@ -134,11 +135,17 @@ class LocalSearchSolver(Solver):
         broken = p.violations(self.start)
         if broken:
             repaired = repair_start(p, self.start)
+            how = "merged"
+            if repaired is None and p.constraints.contiguity:
+                # Merging cannot fix it (a fixed count under a hard ceiling leaves each footprint a narrow window):
+                # draw a start by random spanning-tree cuts instead.
+                repaired, how = tree_start(p, seed=self.seed), "drawn by spanning-tree cuts"
             if repaired is None:
                 raise ScenarioError("the local search needs a starting configuration that meets the hard "
-                                    f"constraints; this one does not, and merging footprints did not fix it: "
-                                    f"{'; '.join(broken[:3])}")
-            self.stats_["start_repaired"] = f"{self.start.n_footprints} -> {repaired.n_footprints} footprints"
+                                    f"constraints; this one does not, and neither merging footprints nor random "
+                                    f"spanning-tree cuts found one: {'; '.join(broken[:3])}")
+            self.stats_["start_repaired"] = (f"{self.start.n_footprints} -> {repaired.n_footprints} footprints "
+                                             f"({how})")
             self.start = repaired
         ev = MoveEvaluator(m, self.start, p.params)
         pen = self._penalties(ev)
