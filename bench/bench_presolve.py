@@ -40,6 +40,7 @@ CASES = [
     ("must-merge not adjacent", ICB + 'must_merge = [["QOP", "QKK"]]'),
     ("London in 3 under a hard ceiling (sub-ICB)", LONDON),
     ("East of England, councils whole, hard ceiling (sub-ICB)", EOE),
+    ("London in 3 under a hard ceiling (place)", LONDON.replace('level = "sicbl"', 'level = "place"')),
 ]
 SLOW = {"London in 3 under a hard ceiling (sub-ICB)"}
 
