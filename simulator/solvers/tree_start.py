@@ -13,16 +13,20 @@ draw is repeated, with the seed's random stream, until the whole configuration k
 from __future__ import annotations
 
 import math
+import time
 
 import networkx as nx
 import numpy as np
 
 from simulator.configuration import Configuration
+from simulator.constraints import acute_per_block
 from simulator.solvers.base import Problem
 from simulator.solvers.enumerate import candidate_graph
 from simulator.solvers.exact import _named
 
-_TREES = 30  # spanning trees tried for each cut before the draw starts again
+_TREES = 30  # spanning trees tried for one cut before the draw starts again
+_MOST_TREES = 1_000  # spanning trees in all, and seconds, before giving up: a scenario no configuration meets
+_MOST_SECONDS = 3.0  # must fail fast (each draw is one path down the cuts, never a search over them)
 
 
 def tree_start(problem: Problem, seed: int = 0, attempts: int = 100) -> Configuration | None:
@@ -51,11 +55,20 @@ def tree_start(problem: Problem, seed: int = 0, attempts: int = 100) -> Configur
     counts = _counts(problem, [sum(graph.people[p]) for p in pieces], lo, hi)
     if counts is None:
         return None
+    if cons.min_acute_trusts:
+        # Each footprint needs its acute trusts: a piece without enough for its footprints can never be drawn.
+        acute = acute_per_block(problem.model)
+        held = [sum(float(acute[graph.contraction.members[u]].sum()) for u in p) for p in pieces]
+        if any(h < k * cons.min_acute_trusts for h, k in zip(held, counts)):
+            return None
     rng = np.random.default_rng(seed)
+    budget = _Budget()
     for _ in range(attempts):
+        if budget.spent():
+            return None
         parts = []
         for piece, k in zip(pieces, counts):
-            drawn = _split(g.subgraph(piece), k, lo, hi, rng)
+            drawn = _split(g.subgraph(piece), k, lo, hi, rng, budget)
             if drawn is None:
                 break
             parts += drawn
@@ -87,8 +100,20 @@ def _counts(problem: Problem, people: list[float], lo: float, hi: float) -> list
     return counts
 
 
-def _split(h: nx.Graph, k: int, lo: float, hi: float, rng: np.random.Generator) -> list[list[int]] | None:
-    """``h``'s nodes in ``k`` connected parts of ``lo``-``hi`` people each, or None."""
+class _Budget:
+    """Spanning trees drawn and seconds spent, against ``_MOST_TREES`` and ``_MOST_SECONDS``."""
+
+    def __init__(self):
+        self.trees, self.start = 0, time.perf_counter()
+
+    def spent(self) -> bool:
+        return self.trees >= _MOST_TREES or time.perf_counter() - self.start > _MOST_SECONDS
+
+
+def _split(h: nx.Graph, k: int, lo: float, hi: float, rng: np.random.Generator,
+           budget: _Budget) -> list[list[int]] | None:
+    """``h``'s nodes in ``k`` connected parts of ``lo``-``hi`` people each, or None. One path down: the first cut
+    found is kept, and if the rest cannot be split the draw fails (the caller draws again)."""
     total = sum(d for _, d in h.nodes(data="people"))
     if k == 1:
         return [list(h.nodes)] if lo <= total <= hi else None
@@ -96,6 +121,9 @@ def _split(h: nx.Graph, k: int, lo: float, hi: float, rng: np.random.Generator) 
     if low > high:
         return None
     for _ in range(_TREES):
+        if budget.spent():
+            return None
+        budget.trees += 1
         tree = nx.random_spanning_tree(h, seed=int(rng.integers(2 ** 31)))
         rooted = nx.dfs_tree(tree, min(tree.nodes))
         order = list(nx.dfs_preorder_nodes(rooted))
@@ -109,9 +137,8 @@ def _split(h: nx.Graph, k: int, lo: float, hi: float, rng: np.random.Generator) 
         u = cuts[int(rng.integers(len(cuts)))]
         part = [u, *sorted(nx.descendants(rooted, u))]
         rest = h.subgraph(set(h.nodes) - set(part))
-        others = _split(rest, k - 1, lo, hi, rng)
-        if others is not None:
-            return [part] + others
+        others = _split(rest, k - 1, lo, hi, rng, budget)
+        return None if others is None else [part] + others
     return None
 
 
