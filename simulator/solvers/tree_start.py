@@ -6,8 +6,9 @@ keeps them. Where today's map breaks them and merging whole footprints cannot fi
 footprints under a hard ceiling leaves each footprint a narrow window of people: three footprints of at most 2.5
 million in 7.3 million people must each hold 2.3-2.5 million), a start is drawn as GerryChain's
 ``recursive_tree_part`` draws districts: a random spanning tree of the free blocks (each group the rules keep
-whole one node), cut at an edge that leaves a part inside the window, and the rest split the same way. The
-draw is repeated, with the seed's random stream, until the whole configuration keeps every hard rule.
+whole one node; the minimum tree under random edge weights), cut at an edge that leaves a part inside the window,
+and the rest split the same way. The draw is repeated, with the seed's random stream, until the whole
+configuration keeps every hard rule.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def _split(h: nx.Graph, k: int, lo: float, hi: float, rng: np.random.Generator,
         if budget.spent():
             return None
         budget.trees += 1
-        tree = nx.random_spanning_tree(h, seed=int(rng.integers(2 ** 31)))
+        tree = _random_spanning_tree(h, rng)
         rooted = nx.dfs_tree(tree, min(tree.nodes))
         order = list(nx.dfs_preorder_nodes(rooted))
         below = {u: h.nodes[u]["people"] for u in order}
@@ -140,6 +141,16 @@ def _split(h: nx.Graph, k: int, lo: float, hi: float, rng: np.random.Generator,
         others = _split(rest, k - 1, lo, hi, rng, budget)
         return None if others is None else [part] + others
     return None
+
+
+def _random_spanning_tree(h: nx.Graph, rng: np.random.Generator) -> nx.Graph:
+    """A spanning tree of ``h``: the minimum one under random edge weights, as GerryChain draws them (not uniform
+    over trees, which a start does not need, and far faster than networkx's uniform sampler)."""
+    weighted = nx.Graph()
+    weighted.add_nodes_from(h.nodes)
+    edges = sorted(h.edges)  # a fixed order, so the weights (and the tree) follow the seed alone
+    weighted.add_weighted_edges_from((u, v, w) for (u, v), w in zip(edges, rng.random(len(edges))))
+    return nx.minimum_spanning_tree(weighted)
 
 
 def _configuration(problem: Problem, graph, parts: list[list[int]]) -> Configuration:
