@@ -135,3 +135,22 @@ def test_east_of_england_councils_whole_at_sub_icb_level_under_a_hard_ceiling(si
     assert r.status == "infeasible" and len(r.explanation) == 1
     assert r.explanation[0].startswith("the constraints conflict; relaxing any one of these")
     assert "the number of footprints" in r.explanation[0]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("level", ["sicbl", "place"])
+def test_london_in_three_under_a_hard_ceiling_is_counted_out(level, place_model_2026):
+    """Every ICB above the ceiling standing alone needs fewest footprints: West and North London (4.66m) alone and
+    the other 6.26m in three of at most 2.5m make four, so three cannot be met. The presolve says so at once, at
+    sub-ICB and place level (where the exact solver took 17 s to prove it and named no rule)."""
+    from simulator.model import load_model
+
+    text = (Path(__file__).resolve().parent.parent / "scenarios" / "published_design_rules.toml").read_text(
+        encoding="utf-8")
+    text = text.replace('level = "place"', f'level = "{level}"').replace("hard = false", "hard = true")
+    text = text.replace("n_footprints = 26", 'n_footprints = 3\nonly_regions = ["Y56"]')
+    scenario = parse_scenario(text, "London in three")
+    model = place_model_2026 if level == "place" else load_model("sicbl", place_model_2026.data_dir)
+    conflicts = presolve(Problem.from_scenario(scenario, model))
+    assert conflicts == ["the number of footprints must be at most 3, but London (10.92m people) need at least 4 "
+                         "footprints of at most 2.50m (today's ICBs above it standing alone)"]

@@ -186,12 +186,14 @@ class _Presolve:
             if acute is not None and acute[blocks].sum() < self.cons.min_acute_trusts:
                 out.append(f"{where} hosts {int(acute[blocks].sum())} acute trust(s) and no footprint can reach "
                            f"beyond it, so it cannot have {self.cons.min_acute_trusts} per footprint")
-            # Fewest footprints: each holds at most the hard ceiling, or is one of today's ICBs standing alone.
+            # Fewest footprints: each holds at most the hard ceiling, or is one of today's ICBs standing alone. Letting
+            # every ICB above the ceiling stand alone needs fewest (one footprint for more than a ceiling's worth of
+            # people), and the rest need their people over the ceiling.
             least = 1
             if self.cap is not None:
-                bigger = max([self.cap] + [float(self.pop[s].sum()) for s in standalone
-                                            if np.isin(s, blocks).all()])
-                least = max(1, math.ceil(total / bigger - 1e-9))
+                big = [float(self.pop[s].sum()) for s in standalone
+                       if np.isin(s, blocks).all() and float(self.pop[s].sum()) > self.cap]
+                least = max(1, len(big) + math.ceil(max(0.0, total - sum(big)) / self.cap - 1e-9))
             # Most footprints: one per group kept whole (or block), each at least the floor, each with enough
             # acute trusts.
             most = len(np.unique(self.labels[blocks]))
