@@ -78,7 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog=_PROG, description="ICB merger scenario simulator.", parents=data_dir)
     p.add_argument("--debug", action="store_true", help="show Python tracebacks")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _add_evaluate(sub, data_dir, maps)
+    _add_optimise(sub, data_dir)
+    _add_sweep(sub, data_dir)
+    _add_tradeoffs(sub, data_dir)
+    _add_compare(sub, data_dir, maps)
+    _add_calibrate(sub, data_dir)
+    _add_data(sub, data_dir)
+    return p
 
+
+def _add_evaluate(sub, data_dir: list, maps) -> None:
+    """The ``evaluate`` command and its options."""
     ev = sub.add_parser("evaluate", help="measure a configuration and write footprints and metrics",
                         parents=data_dir + [maps])
     ev.add_argument("--config", required=True,
@@ -92,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--estuary-links", action="store_true",
                     help="count blocks touching only across the tidal Thames as neighbours")
 
+
+def _add_optimise(sub, data_dir: list) -> None:
+    """The ``optimise`` command and its options."""
     op = sub.add_parser("optimise", aliases=["optimize"], help="find the best configuration for a scenario",
                         parents=data_dir)
     op.add_argument("scenario", help="scenario TOML file (see scenarios/)")
@@ -112,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
                          "the best configuration that differs there (writes regions.csv; exact solves region by "
                          "region)")
 
+
+def _add_sweep(sub, data_dir: list) -> None:
+    """The ``sweep`` command and its options."""
     sw = sub.add_parser("sweep", help="run a grid of scenario variants in parallel (resumable)", parents=data_dir)
     sw.add_argument("scenario", help="base scenario TOML file")
     sw.add_argument("--vary", action="append", required=True, metavar="KEY=V1,V2,...",
@@ -130,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="address of the cluster: the dask scheduler (tcp://10.0.0.5:8786) or the "
                                         "Ray head node (10.0.0.5:6379, or ray://10.0.0.5:10001)")
 
+
+def _add_tradeoffs(sub, data_dir: list) -> None:
+    """The ``tradeoffs`` command and its options."""
     tr = sub.add_parser("tradeoffs", help="top-k configurations, a Pareto front of two terms, weight sensitivity",
                         parents=data_dir)
     tr.add_argument("scenario", help="scenario TOML file (ICB level, or a regional scenario)")
@@ -142,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--spread", type=float, default=0.25, help="log-normal sd of the weight perturbation (0.25)")
     tr.add_argument("--seed", type=int, default=0, help="seed of the perturbations")
 
+
+def _add_compare(sub, data_dir: list, maps) -> None:
+    """The ``compare`` command and its options."""
     cp = sub.add_parser("compare", help="compare two configurations: corresponding footprints, co-assignment "
                                         "agreement, and the score terms favouring each where they differ",
                         parents=data_dir + [maps])
@@ -154,6 +177,9 @@ def _parser() -> argparse.ArgumentParser:
                                      "everything")
     cp.add_argument("--out", help="folder for comparison.json, correspondence.csv, coassignment.csv, differences.csv")
 
+
+def _add_calibrate(sub, data_dir: list) -> None:
+    """The ``calibrate`` command and its options."""
     ca = sub.add_parser("calibrate", help="learn the price list (score weights) under which decided maps are "
                                           "optimal: inverse optimisation, checked out of sample", parents=data_dir)
     ca.add_argument("scenarios", nargs="+", metavar="SCENARIO",
@@ -185,6 +211,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="leave this constraint of the base scenario out of calibrated.toml (e.g. n_footprints); "
                          "repeatable")
 
+
+def _add_data(sub, data_dir: list) -> None:
+    """The ``data`` command and its options."""
     data = sub.add_parser("data", help="check, locate or fetch the data directory")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
     dsub.add_parser("check", help="validate the data directory and print a summary", parents=data_dir)
@@ -192,7 +221,6 @@ def _parser() -> argparse.ArgumentParser:
     fetch = dsub.add_parser("fetch", help="fill the local cache from a mirror of the official files")
     fetch.add_argument("--mirror", help="URL or folder laid out like the data directory (geo/, finance/, providers/)")
     fetch.add_argument("--dest", help="where to put the files (default: the local cache)")
-    return p
 
 
 def _say(msg: str) -> None:
