@@ -13,11 +13,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from simulator.model import load_model
 from simulator.scenario import load_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers import master as after
+from results import module_at  # bench/results.py: a script's own folder is on the path
 
 ROOT = Path(__file__).resolve().parent.parent
 BEFORE = "a4ba345"
@@ -37,15 +35,7 @@ CASES = {"backtest_2026_london": "London backtest (place, soft ceiling lifted)",
 
 def _load_before(rev: str):
     """``simulator/solvers/master.py`` as it was at ``rev``, imported as a module of its own."""
-    text = subprocess.run(["git", "show", f"{rev}:simulator/solvers/master.py"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="icbsim-master-before-")) / "_master_before.py"
-    path.write_text(text, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("_master_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_master_before"] = module
-    spec.loader.exec_module(module)
-    return module
+    return module_at(rev, "simulator/solvers/master.py", "_master_before")
 
 
 def _solve(problem: Problem, bound_fn) -> tuple[float, object, ExactSolver, list]:

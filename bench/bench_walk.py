@@ -14,10 +14,7 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +26,7 @@ from simulator.model import Model, load_model
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
 from simulator.solvers import scan as after
-from results import write_json  # bench/results.py: a script's own folder is on the path
+from results import module_at, write_json  # bench/results.py: a script's own folder is on the path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 MIN_S = 0.5  # a timing of a short walk repeats it for about this long
@@ -43,16 +40,7 @@ _walk_before = None  # the earlier walk's module, loaded by main()
 
 def _load_before(rev: str):
     """``simulator/solvers/scan.py`` as it was at ``rev``, imported as a module of its own."""
-    text = subprocess.run(["git", "show", f"{rev}:simulator/solvers/scan.py"], cwd=ROOT, check=True,
-                          capture_output=True, text=True).stdout
-    folder = Path(tempfile.mkdtemp(prefix="icbsim-walk-before-"))
-    path = folder / "_walk_before.py"
-    path.write_text(text, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("_walk_before", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["_walk_before"] = module
-    spec.loader.exec_module(module)
-    return module
+    return module_at(rev, "simulator/solvers/scan.py", "_walk_before")
 
 
 def _problem(name: str, model: Model) -> Problem:
