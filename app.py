@@ -230,8 +230,9 @@ if run:
             st.session_state["firmness_of"] = (model.level, scenario) if constraints.get("within_region") else None
             result = solver.result_
             gap = "no bound" if result.gap is None else f"gap {result.gap:.2%}"
-            if result.gap is not None and result.bound_method is BoundMethod.TERM_WISE:
-                gap += " (against a term-wise bound: wide, as the exact proof was not run)"
+            if result.gap is not None and result.bound_method in (BoundMethod.TERM_WISE, BoundMethod.BAND):
+                which = "term-wise bound" + (" with the band" if result.bound_method is BoundMethod.BAND else "")
+                gap += f" (against a {which}: wide, as the exact proof was not run)"
             best = f", best of {len(result.restarts)} local searches" if result.restarts else ""
             say(f"Optimiser ({result.solver}): {result.status.value}, score {result.objective:.4f}, {gap}{best}, "
                 f"{result.timings['total']:.1f} s. Undo returns to your map.", "success")

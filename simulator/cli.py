@@ -359,8 +359,9 @@ def _cmd_optimise(args, data_dir) -> int:
     print(_summary(evaluation))
     result = solver.result_
     gap = "n/a (no bound)" if result.gap is None else f"{result.gap:.2%}"
-    if result.gap is not None and result.bound_method is BoundMethod.TERM_WISE:
-        gap += " (against the term-wise bound: the proof was not run, see stats.proof_not_run)"
+    if result.gap is not None and result.bound_method in (BoundMethod.TERM_WISE, BoundMethod.BAND):
+        which = "term-wise bound" + (" with the band" if result.bound_method is BoundMethod.BAND else "")
+        gap += f" (against the {which}: the proof was not run, see stats.proof_not_run)"
     runs = result.restarts
     best = f" (best of {len(runs)} local searches, found from seed {result.best_seed})" if runs else ""
     print(f"solver {result.solver}: {result.status.value}, objective {result.objective:.5f}, gap {gap}, "

@@ -51,6 +51,7 @@ class BoundMethod(_ValueEnum):
     LP_RELAXATION = "LP relaxation"
     WALKED_PROOF = "walked proof"
     TERM_WISE = "term-wise"
+    BAND = "term-wise with the band"
     REGIONAL = "regions combined"
 
     @property
@@ -70,6 +71,8 @@ _BOUND_DESCRIPTIONS = {
     BoundMethod.WALKED_PROOF: "column generation priced exactly by walking every candidate footprint (Lagrangian "
                               "bound)",
     BoundMethod.TERM_WISE: "term-wise: each score term's least total over the free blocks, bounded on its own",
+    BoundMethod.BAND: "term-wise, except the band, people moved, ICBs split and statutory bodies, bounded together "
+                      "over today's ICBs (what the band forces: cuts, people moved, people outside it)",
 }
 
 

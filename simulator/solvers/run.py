@@ -13,6 +13,7 @@ from simulator.errors import InputFileError, ScenarioError, TooManyCandidates
 from simulator.io import read_configuration_file
 from simulator.model import load_model
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverResult, SolverStatus
+from simulator.solvers.band_bound import band_bound
 from simulator.solvers.bound import enumerated_bound
 from simulator.solvers.enumerate import candidate_graph, soft_threshold
 from simulator.solvers.exact import ExactSolver, population_cap
@@ -367,16 +368,21 @@ def optimise(scenario, model, solver: str = "auto", seed: int = 0, time_limit: f
 
 
 def _term_bound(problem: Problem, s: Solver) -> None:
-    """Give a place-level answer the term-wise bound (``simulator.solvers.term_bound``): instant and always
-    valid, if wide; the exact proof replaces it when it does better. With a soft ceiling it is taken over the
-    footprints a configuration as good as the answer can hold (:class:`SoftCeiling`): any other scores more than
-    the answer, which is above the bound anyway."""
+    """Give a place-level answer the term-wise bound (``simulator.solvers.term_bound``), with the band, people
+    moved and ICBs split bounded together where that is higher (``simulator.solvers.band_bound``): under a second
+    and always valid, if wide; the exact proof replaces it when it does better. With a soft ceiling it is taken
+    over the footprints a configuration as good as the answer can hold (:class:`SoftCeiling`): any other scores
+    more than the answer, which is above the bound anyway."""
     t = time.perf_counter()
-    tb = term_bound(problem, cap=None if _ceiling_is_hard(problem) else _walk_cap(problem, s.objective_))
+    cap = None if _ceiling_is_hard(problem) else _walk_cap(problem, s.objective_)
+    tb = term_bound(problem, cap=cap)
+    bb = band_bound(problem, cap=cap, terms=tb)
     s.runtime_ += time.perf_counter() - t
     s.add_time("term_bound", time.perf_counter() - t)
-    _set_bound(s, tb.bound, BoundMethod.TERM_WISE)
+    _set_bound(s, bb.bound, BoundMethod.BAND if bb.bound > tb.bound else BoundMethod.TERM_WISE)
     s.stats_["term_bound"] = {k: round(v, 6) for k, v in tb.parts.items()}
+    if bb.bound > tb.bound:
+        s.stats_["band_bound"] = {k: round(v, 6) for k, v in bb.parts.items()}
 
 
 def _by_regions(regional: RegionalSolver, s: Solver) -> None:
