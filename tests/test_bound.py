@@ -144,6 +144,35 @@ def test_pruned_walk_keeps_every_footprint_below_the_cut_off_and_bounds_the_rest
     assert none.visited < full.visited / 2
 
 
+def test_pruned_walk_keeps_every_footprint_below_the_cut_off_at_todays_prices(place_model):
+    """Today's prices (people moved and ICBs split priced; the legacy list above prices neither): the branch and
+    bound still skips no footprint pricing below the cut-off (the South West at place level, at its LP's duals, a
+    little off)."""
+    from scipy.optimize import linprog
+
+    text = (SCENARIOS / "region_south_west.toml").read_text().replace('level = "sicbl"', 'level = "place"')
+    problem = Problem.from_scenario(parse_scenario(text, "south_west"), place_model)
+    weights = problem.params.weights
+    assert weights["people_moved"] > 0 and weights["icbs_split"] > 0
+    C, costs = ExactSolver(problem).candidates()
+    lp = linprog(costs, A_eq=C.T.tocsr(), b_eq=np.ones(C.shape[1]), bounds=(0, None), method="highs")
+    assert lp.status == 0
+    y = lp.eqlin.marginals * np.random.default_rng(3).uniform(0.97, 1.06, C.shape[1])
+    scan = FootprintScan(problem)
+    full = scan.scan(y, threshold=np.inf, keep=10 ** 6)
+    assert full.min_reduced_cost < -0.002
+
+    def key(f):
+        return tuple(sorted(int(i) for i in f))
+
+    for cutoff in (full.min_reduced_cost / 2, -0.001):
+        pruned = scan.scan(y, threshold=cutoff, keep=10 ** 6, exact_below=cutoff)
+        want = {key(f) for f, r in zip(full.footprints, full.reduced_costs) if r < cutoff}
+        assert {key(f) for f, r in zip(pruned.footprints, pruned.reduced_costs) if r < cutoff} == want
+        assert pruned.visited < full.visited / 2
+        assert min(full.min_reduced_cost, cutoff) - 1e-12 <= pruned.lower_bound <= full.min_reduced_cost + 1e-12
+
+
 def test_walk_past_its_deadline_proves_nothing(london):
     import time
 
