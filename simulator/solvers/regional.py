@@ -8,7 +8,8 @@ regions' best objectives for each count. The regions are solved lazily:
 
 * every (region, count) starts with a bound: the term-wise bound of the region (``simulator.solvers.term_bound``)
   plus what the band alone must cost when the region's people are shared among that many footprints (and any
-  soft limit's penalty, likewise);
+  soft limit's penalty, likewise), or the region's bound with the band (``simulator.solvers.band_bound``: cuts,
+  people moved and the band together over today's ICBs) where that is higher;
 * the knapsack over the bounds picks the counts that could be best; each of those not yet solved is solved
   exactly (``ExactSolver`` on the region alone, the rest of England as today), which replaces its bound by its
   objective, or by the solver's bound where it cannot prove one in time;
@@ -37,6 +38,7 @@ from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
 from simulator.solvers.enumerate import candidate_graph, population_cap, soft_threshold
 from simulator.solvers.exact import ExactSolver, _named
 from simulator.solvers.scan import count_connected
+from simulator.solvers.band_bound import band_bound
 from simulator.solvers.term_bound import SoftCeiling, term_bound
 
 MARGIN_REACH = 1.0  # margins are searched this far (score units): beyond it, "at least 1"
@@ -201,10 +203,13 @@ class RegionalSolver(Solver):
             base = self.region_problem(r, None)
             inside = free & (region == r)
             self.today_ = base.objective(today_assignment(self.model))  # the same in every region: England as today
-            tb = term_bound(base).bound
+            terms = term_bound(base)
+            # The bound with the band (cuts, people moved and the band together over today's ICBs) holds at every
+            # count; the band's floor at a given count adds to the term-wise bound alone.
+            with_band = band_bound(base, terms=terms).bound
             people = float(pop[inside].sum())
             for k in self._counts(r, people, int(inside.sum())):
-                self.table_[(r, k)] = RegionCount(r, k, tb + self._band_floor(people, k))
+                self.table_[(r, k)] = RegionCount(r, k, max(terms.bound + self._band_floor(people, k), with_band))
 
     # ------------------------------------------------------------------ solving one entry
     def _left(self) -> float | None:
