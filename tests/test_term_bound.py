@@ -34,7 +34,7 @@ def _problem(name: str, model, weights: dict[str, float] | None = None) -> Probl
 
 def _current(name: str, model) -> Problem:
     """A shipped scenario at place level with its own prices (the legacy list of `_problem` has no people moved or ICBs
-    split, and prices the band at a sixtieth of today's)."""
+    split, and prices the band at a sixtieth of today's), on ``model`` (the April 2026 map's)."""
     text = (SCENARIOS / f"{name}.toml").read_text().replace('level = "sicbl"', 'level = "place"')
     return Problem.from_scenario(parse_scenario(text, name), model)
 
@@ -113,8 +113,8 @@ def test_each_term_is_above_its_least_total_in_random_configurations(name, place
 
 @pytest.mark.parametrize("prices", ["legacy", "today"])
 @pytest.mark.parametrize("name", ["region_london", "region_south_west"])
-def test_bounds_are_below_the_proven_optimum(name, prices, place_model):
-    problem = (_problem if prices == "legacy" else _current)(name, place_model)
+def test_bounds_are_below_the_proven_optimum(name, prices, place_model, place_model_2026):
+    problem = _problem(name, place_model) if prices == "legacy" else _current(name, place_model_2026)
     exact = ExactSolver(problem)
     exact.solve()
     assert exact.status_ == "optimal"
@@ -142,15 +142,15 @@ def test_bound_is_the_objective_when_every_block_is_locked(place_model):
     assert list(tb.parts) == ["fixed footprints"]
 
 
-def test_band_bound_prices_what_the_band_forces_on_england(place_model):
+def test_band_bound_prices_what_the_band_forces_on_england(place_model_2026):
     """England at place level: the seven ICBs above 2.5m must be cut and the small ones merged or left short,
     which the term-wise bound ignores; the bound with the band holds in random configurations."""
-    problem = _current("national_default_sicbl", place_model)
+    problem = _current("national_default_sicbl", place_model_2026)
     tb = term_bound(problem)
     bb = band_bound(problem, terms=tb)
     assert bb.bound > tb.bound + 2.0 and JOINT_PART in bb.parts
     rng = np.random.default_rng(5)
-    today = Configuration.baseline(place_model).assignment
+    today = Configuration.baseline(place_model_2026).assignment
     for a in [today] + [_random_configuration(problem, rng, int(k)) for k in rng.integers(20, 45, size=10)]:
         assert bb.bound <= problem.objective(a) + 1e-12
         got = _free_terms(problem, a)

@@ -68,3 +68,25 @@ def test_east_of_england_at_place_level_with_districts_whole_has_a_start(place_m
     assert config is not None and p.violations(config) == []
     free = p.free_blocks
     assert len(set(config.assignment[free].tolist())) == 3
+
+
+@pytest.mark.integration
+def test_restarts_draw_a_start_where_an_icb_above_the_ceiling_stands_alone(place_model_2026):
+    """The East of England at place level: Central East (3.51m) stands alone above the 2.5m ceiling, and moving
+    one place out of it would leave the rest above the ceiling, so the local search from today's map cannot move
+    at all. Every other restart starts from spanning-tree cuts instead, which cut it into the band."""
+    from simulator.configuration import Configuration
+    from simulator.solvers.run import optimise
+
+    text = (Path(__file__).resolve().parent.parent / "scenarios" / "region_east_of_england.toml").read_text(
+        encoding="utf-8").replace('level = "sicbl"', 'level = "place"')
+    sc = parse_scenario(text, "East of England, place")
+    s = optimise(sc, place_model_2026, seed=0, iterations=5000, restarts=2)
+    runs = s.stats_["restarts"]
+    assert [r["start"] for r in runs] == ["the start", "spanning-tree cuts"]
+    today = s.problem.objective(Configuration.baseline(place_model_2026).assignment)
+    assert runs[0]["objective"] == pytest.approx(today)  # stuck where it started
+    assert s.objective_ == pytest.approx(runs[1]["objective"]) and s.objective_ < today - 5.0
+    people = np.bincount(s.configuration_.assignment, weights=s.problem.population)
+    free = s.problem.free_blocks
+    assert max(people[np.unique(s.configuration_.assignment[free])]) <= 2_500_000

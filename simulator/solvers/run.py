@@ -23,6 +23,7 @@ from simulator.solvers.presolve import presolve
 from simulator.solvers.regional import RegionalSolver, regional_reason
 from simulator.solvers.scan import FootprintScan, count_connected
 from simulator.solvers.term_bound import SoftCeiling, term_bound
+from simulator.solvers.tree_start import tree_start
 
 
 def refine(config: Configuration, model, allow_noncontiguous: bool | None = None) -> Configuration:
@@ -126,6 +127,11 @@ def _restarted_local_search(problem: Problem, start: Configuration, seed: int, t
     seeds = restart_seeds(seed, restarts)
     best, runs, spent = None, [], 0.0
     stages = {"local_search": 0.0, "polish": 0.0} if polished else {"local_search": 0.0}
+    # One block at a time cannot cut a footprint above a hard ceiling that stands alone as one of today's ICBs
+    # (every move leaves the rest above the ceiling, which only a whole ICB may be): where the band prices it,
+    # every other restart starts from a draw of recursive spanning-tree cuts instead, whose footprints keep under
+    # the ceiling.
+    drawn = restarts > 1 and _above_the_ceiling_alone(problem, start)
     for r, run_seed in enumerate(seeds):
         left = None if time_limit is None else (time_limit - spent) / (restarts - r)
         if left is not None and left <= 0:
@@ -134,7 +140,12 @@ def _restarted_local_search(problem: Problem, start: Configuration, seed: int, t
         def prog(msg: str, frac: float, r: int = r) -> None:
             report(msg if restarts == 1 else f"run {r + 1} of {restarts}: {msg}", (r + frac) / restarts)
 
-        s = LocalSearchSolver(problem, seed=run_seed, time_limit=left, start=start, iterations=iterations,
+        run_start, how = start, "the start"
+        if drawn and r % 2 == 1:
+            tree = tree_start(problem, seed=run_seed)
+            if tree is not None:
+                run_start, how = tree, "spanning-tree cuts"
+        s = LocalSearchSolver(problem, seed=run_seed, time_limit=left, start=run_start, iterations=iterations,
                               progress=prog)
         s.solve()
         stages["local_search"] += s.runtime_
@@ -148,7 +159,8 @@ def _restarted_local_search(problem: Problem, start: Configuration, seed: int, t
             if stats["objective_after"] < s.objective_:
                 s.configuration_, s.objective_ = better, stats["objective_after"]
         spent += s.runtime_
-        runs.append({"seed": run_seed, "objective": s.objective_, "seconds": round(s.runtime_, 3)})
+        runs.append({"seed": run_seed, "objective": s.objective_, "seconds": round(s.runtime_, 3)}
+                    | ({"start": how} if drawn else {}))
         if best is None or (s.objective_ is not None and (best.objective_ is None
                                                           or s.objective_ < best.objective_ - 1e-12)):
             best = s
@@ -159,6 +171,17 @@ def _restarted_local_search(problem: Problem, start: Configuration, seed: int, t
         best.stats_["best_seed"] = best.seed
         best.seed = int(seed)  # the run's seed, from which every restart's is drawn
     return best
+
+
+def _above_the_ceiling_alone(problem: Problem, config: Configuration) -> bool:
+    """Whether ``config`` has a footprint of free blocks above a hard ceiling (one of today's ICBs standing alone)
+    that the band prices."""
+    c = problem.constraints.ceiling
+    if c is None or not c.hard or not problem.params.weights.get("population_band", 0.0):
+        return False
+    people = np.bincount(config.assignment, weights=problem.population)
+    free = problem.free_blocks
+    return any(people[k] > c.value and free[config.assignment == k].all() for k in np.flatnonzero(people > c.value))
 
 
 PLACE_EXACT_SOFT_LIMIT = 50_000
