@@ -103,6 +103,7 @@ class RestartRun:
     seed: int
     objective: float | None
     seconds: float
+    start: str | None = None  # "spanning-tree cuts" where the run did not start from the problem's start
 
 
 @dataclass
@@ -340,7 +341,7 @@ class Solver:
         if self.bound_ is None:
             self.bound_method_ = BoundMethod.NONE
         self.gap_ = gap(self.objective_, self.bound_)
-        restarts = [RestartRun(int(r["seed"]), r["objective"], float(r["seconds"]))
+        restarts = [RestartRun(int(r["seed"]), r["objective"], float(r["seconds"]), r.get("start"))
                     for r in self.stats_.get("restarts", [])]
         self.result_ = SolverResult(
             solver=self.name, status=self.status_, configuration=self.configuration_, objective=self.objective_,
