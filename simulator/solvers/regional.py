@@ -34,11 +34,11 @@ import numpy as np
 from simulator.configuration import Configuration
 from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.metrics.score import scorer
+from simulator.solvers.band_bound import band_bound
 from simulator.solvers.base import BoundMethod, Problem, Solver, SolverStatus
 from simulator.solvers.enumerate import candidate_graph, population_cap, soft_threshold
 from simulator.solvers.exact import ExactSolver, _named
 from simulator.solvers.scan import count_connected
-from simulator.solvers.band_bound import band_bound
 from simulator.solvers.term_bound import SoftCeiling, term_bound
 
 MARGIN_REACH = 1.0  # margins are searched this far (score units): beyond it, "at least 1"
