@@ -175,3 +175,22 @@ def test_auto_solver_term_wise_bound_is_typed_and_the_cli_says_so(place_model, m
     assert "(against the term-wise bound: the proof was not run, see stats.proof_not_run)" in last
     sol = json.loads((tmp_path / "out" / "solution.json").read_text())
     assert sol["bound_method"] == "term-wise" and sol["status"] == "feasible" and "bound_method" not in sol["stats"]
+
+
+@pytest.mark.integration
+def test_the_cli_names_the_bound_with_the_band(monkeypatch, tmp_path, capsys):
+    """At today's prices (people moved and ICBs split priced) the gap of an answer the proof cannot walk is against
+    the term-wise bound with the band, which solution.json and the CLI line name."""
+    monkeypatch.setattr(run_module, "PLACE_EXACT_LIMIT", 1)
+    monkeypatch.setattr(run_module, "PLACE_PROOF_LIMIT", 1_000)
+    monkeypatch.delenv("ICBSIM_DEBUG", raising=False)
+    path = tmp_path / "london_place.toml"
+    path.write_text((SCENARIOS / "region_london.toml").read_text().replace('level = "sicbl"', 'level = "place"'))
+    rc = main(["optimise", str(path), "--out", str(tmp_path / "out"), "--iterations", "500", "--restarts", "1"])
+    stdout, err = capsys.readouterr()
+    assert rc == 0, err
+    last = stdout.strip().splitlines()[-1]
+    assert "(against the term-wise bound with the band: the proof was not run, see stats.proof_not_run)" in last
+    sol = json.loads((tmp_path / "out" / "solution.json").read_text())
+    assert sol["bound_method"] == "term-wise with the band" and 0.0 < sol["gap"] < 0.05
+    assert sol["bound"] > sum(sol["stats"]["term_bound"].values()) and "band_bound" in sol["stats"]
