@@ -76,12 +76,6 @@ def band_bound(problem: Problem, cap: float | None = None, terms: TermBound | No
     return TermBound(float(terms.bound - replaced + joint), parts)
 
 
-def _ceiling(problem: Problem, cap: float | None) -> float:
-    """The most people a footprint holds (today's ICBs above it standing alone aside): the hard ceiling (the
-    band's by default), or ``cap`` if lower; ``inf`` under a soft ceiling without a cap."""
-    return _largest_footprint(problem, cap)[0]
-
-
 def _joint_least(problem: Problem, cap: float | None) -> float | None:
     """The least weighted band + people moved + ICBs split + statutory bodies over the free blocks' footprints,
     or None when none of them carries weight or there is no free block."""
@@ -100,7 +94,10 @@ def _joint_least(problem: Problem, cap: float | None) -> float | None:
     held = np.flatnonzero(people > 0)
     k = len(held)
     floor_, top = sc.band[0] / unit, sc.band[1] / unit
-    ceiling = _ceiling(problem, cap) / unit
+    # The most people a footprint holds (today's ICBs above it standing alone aside): the hard ceiling (the band's
+    # by default), or ``cap`` if lower; ``inf`` under a soft ceiling without a cap.
+    largest = _largest_footprint(problem, cap)
+    ceiling = largest[0] / unit
     hard_floor = cons.floor.value / unit if (cons.floor and cons.floor.hard) else 0.0
     everyone = float(people.sum())
     # Variables, k of each: m, h (integers), a (1: stands alone whole, above the ceiling), P, G, R, short, excess.
@@ -144,9 +141,9 @@ def _joint_least(problem: Problem, cap: float | None) -> float | None:
             row([("P", i, 1.0), ("R", i, 1.0), ("m", i, -ceiling), ("a", i, -above)], -np.inf, 0.0)
         if hard_floor > 0:
             row([("P", i, 1.0), ("R", i, 1.0), ("m", i, -hard_floor)], 0.0, np.inf)
-    for group in _balance_groups(problem, held):
+    for group in _balance_groups(problem, icb, held):
         row([("R", i, 1.0) for i in group] + [("G", i, -1.0) for i in group], 0.0, 0.0)
-    fewest = _fewest_footprints(problem, free, _largest_footprint(problem, cap))
+    fewest = _fewest_footprints(problem, free, largest)
     least, most = float(fewest), np.inf
     if cons.n_footprints:
         least = max(least, cons.n_footprints[0] - len(cons.locked))
@@ -165,17 +162,15 @@ def _joint_least(problem: Problem, cap: float | None) -> float | None:
     return float(bound)
 
 
-def _balance_groups(problem: Problem, held: np.ndarray) -> list[list[int]]:
+def _balance_groups(problem: Problem, icb: np.ndarray, held: np.ndarray) -> list[list[int]]:
     """Positions (in ``held``) of the ICBs among which guests given equal guests received: every ICB, or each NHS
-    region's where footprints must stay inside one (and every ICB lies in one region)."""
+    region's where footprints must stay inside one (and every ICB lies in one region). ``icb``: each block's."""
     if not problem.constraints.within_region:
         return [list(range(len(held)))]
-    sc = scorer(problem.model, problem.params)
     region = problem.model.blocks.region_ods.to_numpy()
-    free = problem.free_blocks
     of: dict[int, set] = {}
-    for b in np.flatnonzero(free):
-        of.setdefault(int(sc._block_icb[b]), set()).add(region[b])
+    for b in np.flatnonzero(problem.free_blocks):
+        of.setdefault(int(icb[b]), set()).add(region[b])
     if any(len(r) > 1 for r in of.values()):
         return [list(range(len(held)))]
     groups: dict = {}
