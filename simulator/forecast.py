@@ -11,7 +11,7 @@ import numpy as np
 from simulator.configuration import Configuration
 from simulator.errors import ScenarioError, TooManyCandidates
 from simulator.solvers.base import Problem, SolverStatus
-from simulator.solvers.regional import RegionalSolver, regional_reason, today_assignment
+from simulator.solvers.regional import RegionalSolver, regional_reason, today_assignment, today_outside
 from simulator.solvers.run import start_configuration
 from simulator.solvers.tradeoffs import runner_up_margins
 
@@ -143,8 +143,7 @@ def _forecast_by_regions(scenario, model, problem: Problem, answer: Configuratio
         fps = sorted(set(answer.assignment[inside]))
         holdings = [_holdings(model, answer, f) for f in fps]
         # The answer's change from today in this region, against the region's best at the answer's count there.
-        on_today = np.where(inside, answer.assignment, answer.assignment.max() + 1 + today_assignment(model))
-        mine = problem.objective(np.unique(on_today, return_inverse=True)[1]) - today
+        mine = problem.objective(today_outside(model, answer.assignment, inside)) - today
         entry = solver.table_.get((r, len(fps) if solver.total() is not None else None))
         best = None if entry is None or entry.objective is None else entry.objective - solver.today_
         improves = 0.0 if best is None or mine - best <= 1e-7 * max(1.0, abs(best)) else mine - best

@@ -362,7 +362,6 @@ class RegionalSolver(Solver):
         Returns the configuration and the names of the regions swapped."""
         region = self.model.blocks.region_ods.to_numpy()
         a = configuration.assignment
-        today = today_assignment(self.model)
         labels, swapped = a.copy(), []
         for r in self.regions():
             inside = region == r
@@ -373,8 +372,7 @@ class RegionalSolver(Solver):
                 self.solve_entry(entry)
             if entry.state != OPTIMAL:
                 continue
-            on_today = np.unique(np.where(inside, a, a.max() + 1 + today), return_inverse=True)[1]
-            if entry.objective < self.problem.objective(on_today) - _TOL * max(1.0, abs(entry.objective)):
+            if entry.objective < self.problem.objective(today_outside(self.model, a, inside)) - _TOL * max(1.0, abs(entry.objective)):
                 b = entry.configuration.assignment
                 labels = np.where(inside, labels.max() + 1 + b, labels)
                 swapped.append(self._name(r))
@@ -504,3 +502,10 @@ def today_assignment(model) -> np.ndarray:
     """Today's ICBs as an assignment (the map outside the freed regions)."""
     _, a = np.unique(model.blocks.icb_code.to_numpy(), return_inverse=True)
     return a
+
+
+def today_outside(model, assignment: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """``assignment`` inside the region ``inside`` (a block mask), today's ICBs elsewhere: the region's change
+    from today priced on its own."""
+    return np.unique(np.where(inside, assignment, assignment.max() + 1 + today_assignment(model)),
+                     return_inverse=True)[1]
