@@ -36,7 +36,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from simulator.metrics.score import PEOPLE_UNIT, TERM_NAMES, scorer
 from simulator.solvers.base import Problem
-from simulator.solvers.term_bound import TermBound, _fewest_footprints, _largest_footprint, term_bound
+from simulator.solvers.presolve import fewest_footprints
+from simulator.solvers.term_bound import TermBound, _largest_footprint, term_bound
 
 JOINT_TERMS = ("population_band", "people_moved", "icbs_split", "statutory_bodies")
 """The terms bounded together here; the bound's ``parts`` name them jointly (:data:`JOINT_PART`)."""
@@ -143,7 +144,7 @@ def _joint_least(problem: Problem, cap: float | None) -> float | None:
             row([("P", i, 1.0), ("R", i, 1.0), ("m", i, -hard_floor)], 0.0, np.inf)
     for group in _balance_groups(problem, icb, held):
         row([("R", i, 1.0) for i in group] + [("G", i, -1.0) for i in group], 0.0, 0.0)
-    fewest = _fewest_footprints(problem, free, largest)
+    fewest = fewest_footprints(problem, largest[0])
     least, most = float(fewest), np.inf
     if cons.n_footprints:
         least = max(least, cons.n_footprints[0] - len(cons.locked))

@@ -27,6 +27,48 @@ def presolve(problem: Problem) -> list[str]:
     return sorted(dict.fromkeys(_Presolve(problem).run()), key=len)
 
 
+def map_graph(problem: Problem) -> sp.csr_matrix:
+    """The graph footprints grow through: free blocks and their neighbours (in the same NHS region, where
+    footprints must stay inside one), as a symmetric block x block matrix."""
+    m, cons = problem.model, problem.constraints
+    free = problem.free_blocks
+    region = m.blocks.region_name.to_numpy()
+    a, b = m.edges.a.to_numpy(), m.edges.b.to_numpy()
+    keep = free[a] & free[b]
+    if cons.within_region:
+        keep &= region[a] == region[b]
+    n = m.n_blocks
+    graph = sp.csr_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
+    return graph + graph.T
+
+
+def least_footprints(problem: Problem, blocks: np.ndarray, ceiling: float | None) -> int:
+    """Fewest footprints ``blocks`` can be cut into when each holds at most ``ceiling`` people or is one of
+    today's ICBs above it standing alone (``None`` or ``inf``: no ceiling, one).
+
+    Letting every ICB above the ceiling that lies within ``blocks`` stand alone needs fewest (one footprint for
+    more than a ceiling's worth of people); the rest need their people over the ceiling.
+    """
+    if ceiling is None or not np.isfinite(ceiling) or ceiling <= 0 or not len(blocks):
+        return 1 if len(blocks) else 0
+    pop = problem.population
+    big = [float(pop[s].sum()) for s in today_icb_sets(problem.model)
+           if np.isin(s, blocks).all() and float(pop[s].sum()) > ceiling]
+    return max(1, len(big) + math.ceil(max(0.0, float(pop[blocks].sum()) - sum(big)) / ceiling - 1e-9))
+
+
+def fewest_footprints(problem: Problem, ceiling: float | None) -> int:
+    """Fewest footprints the free blocks can form: :func:`least_footprints` in each piece of the map that no
+    footprint crosses (with contiguity; otherwise the free blocks are one piece)."""
+    free = np.flatnonzero(problem.free_blocks)
+    if not len(free):
+        return 0
+    if not problem.constraints.contiguity:
+        return least_footprints(problem, free, ceiling)
+    _, part = connected_components(map_graph(problem), directed=False)
+    return sum(least_footprints(problem, free[part[free] == k], ceiling) for k in np.unique(part[free]))
+
+
 def _fmt(people: float) -> str:
     return f"{people / 1e6:.2f}m"
 
@@ -51,14 +93,7 @@ class _Presolve:
         self.cap = c.value if (c and c.hard) else None
         f = self.cons.floor
         self.floor = f.value if (f and f.hard) else None
-        # The graph footprints grow through: free blocks, neighbours in the same region where the rules ask.
-        a, b = m.edges.a.to_numpy(), m.edges.b.to_numpy()
-        keep = self.free[a] & self.free[b]
-        if self.cons.within_region:
-            keep &= self.region[a] == self.region[b]
-        n = m.n_blocks
-        self.graph = sp.csr_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
-        self.graph = self.graph + self.graph.T
+        self.graph = map_graph(problem)
         _, self.part = connected_components(self.graph, directed=False)
 
     # ------------------------------------------------------------------ naming
@@ -174,7 +209,6 @@ class _Presolve:
             return out
         acute = acute_per_block(self.m) if self.cons.min_acute_trusts else None
         least_total, most_total, rows = len(self.cons.locked), len(self.cons.locked), []
-        standalone = today_icb_sets(self.m)
         for part in np.unique(self.part[self.free]):
             blocks = np.flatnonzero((self.part == part) & self.free)
             total = float(self.pop[blocks].sum())
@@ -186,14 +220,7 @@ class _Presolve:
             if acute is not None and acute[blocks].sum() < self.cons.min_acute_trusts:
                 out.append(f"{where} hosts {int(acute[blocks].sum())} acute trust(s) and no footprint can reach "
                            f"beyond it, so it cannot have {self.cons.min_acute_trusts} per footprint")
-            # Fewest footprints: each holds at most the hard ceiling, or is one of today's ICBs standing alone. Letting
-            # every ICB above the ceiling stand alone needs fewest (one footprint for more than a ceiling's worth of
-            # people), and the rest need their people over the ceiling.
-            least = 1
-            if self.cap is not None:
-                big = [float(self.pop[s].sum()) for s in standalone
-                       if np.isin(s, blocks).all() and float(self.pop[s].sum()) > self.cap]
-                least = max(1, len(big) + math.ceil(max(0.0, total - sum(big)) / self.cap - 1e-9))
+            least = least_footprints(self.p, blocks, self.cap)
             # Most footprints: one per group kept whole (or block), each at least the floor, each with enough
             # acute trusts.
             most = len(np.unique(self.labels[blocks]))

@@ -23,13 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from simulator.constraints import today_icb_sets
 from simulator.metrics.score import PEOPLE_UNIT, TERM_NAMES, scorer
 from simulator.solvers.base import Problem
 from simulator.solvers.enumerate import CandidateGraph, candidate_graph, soft_threshold
+from simulator.solvers.presolve import fewest_footprints
 from simulator.solvers.scan import free_neighbours, people_between
 
 
@@ -111,7 +110,7 @@ def term_bound(problem: Problem, cap: float | None = None) -> TermBound:
         # Every one of today's ICBs with a free block is in at least one footprint (the offset takes one each).
         parts["icbs_split"] = w["icbs_split"] * len(set(sc._block_icb[free].tolist()))
     if w["statutory_bodies"]:
-        parts["statutory_bodies"] = w["statutory_bodies"] * _fewest_footprints(problem, free, largest)
+        parts["statutory_bodies"] = w["statutory_bodies"] * fewest_footprints(problem, largest[0])
     return TermBound(float(fixed + sum(v for k, v in parts.items() if k != "fixed footprints")), parts)
 
 
@@ -284,30 +283,3 @@ def _sure_leakage(sc, free: np.ndarray, share: np.ndarray) -> float:
     host[sc.placed_trusts] = sc.placed_host
     keep = (host >= 0)[None, :] & share[np.ix_(np.flatnonzero(free), np.maximum(host, 0))]
     return float(flows.sum() - flows[keep].sum())
-
-
-def _fewest_footprints(problem: Problem, free: np.ndarray, largest: tuple[float, np.ndarray]) -> int:
-    """Fewest footprints the free blocks can form: one per connected piece (with contiguity), and enough that
-    none is above the most people a footprint may hold (today's ICBs above it may stand alone)."""
-    m, cons = problem.model, problem.constraints
-    idx = np.flatnonzero(free)
-    fewest = 1
-    if cons.contiguity:
-        pos = np.full(m.n_blocks, -1)
-        pos[idx] = np.arange(len(idx))
-        region = m.blocks.region_ods.to_numpy()
-        rows, cols = [], []
-        for i in idx:
-            for j in m.neighbours[i]:
-                if free[j] and (not cons.within_region or region[j] == region[i]):
-                    rows.append(pos[i])
-                    cols.append(pos[j])
-        G = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(idx), len(idx)))
-        fewest = int(connected_components(G, directed=False)[0])
-    ceiling = largest[0]
-    if np.isfinite(ceiling) and ceiling > 0:
-        # Today's ICBs above the ceiling may stand alone: no footprint holds more than the largest of those.
-        pop = problem.population
-        most = max([ceiling] + [float(pop[g].sum()) for g in today_icb_sets(m)])
-        fewest = max(fewest, int(np.ceil(pop[idx].sum() / most - 1e-9)))
-    return fewest
