@@ -12,7 +12,7 @@ import pytest
 
 from simulator.scenario import parse_scenario
 from simulator.solvers import ExactSolver, Problem
-from simulator.solvers.presolve import presolve
+from simulator.solvers.presolve import fewest_footprints, presolve
 from simulator.solvers.run import AutoSolver
 from tests.synthetic import CODES, feasible_partitions, synthetic_model
 
@@ -108,6 +108,23 @@ def test_a_conflict_is_never_reported_where_a_configuration_exists(model, seed):
     problem = _problem(model, "\n".join(rules))
     if presolve(problem):
         assert not _any_feasible(problem), rules
+
+
+@pytest.mark.parametrize("rules, least", [
+    ("population_ceiling = 2_000_000", 2),  # 3.43m in all (GP-registered)
+    # Region R1 (2.22m) needs two of at most 2m and R2 one: three (counted over England at once, two).
+    ("population_ceiling = 2_000_000\nwithin_region = true", 3),
+    ("population_ceiling = 1_000_000", 3),  # ICBs A (1.01m), B and C (1.21m each) above it: each stands alone
+    ('locked_to_today = ["B"]\npopulation_ceiling = 1_100_000', 2),  # A and C cannot reach each other
+])
+def test_fewest_footprints_is_the_least_any_configuration_has(model, rules, least):
+    """The fewest footprints the bounds use (each piece of the map on its own, today's ICBs above the ceiling
+    standing alone) is never above the count of a configuration brute force finds, and here equals the least."""
+    problem = _problem(model, rules)
+    counts = [len(np.unique(a[problem.free_blocks])) for _, a in feasible_partitions(problem)]
+    fewest = fewest_footprints(problem, problem.constraints.ceiling.value)
+    assert fewest <= min(counts)
+    assert fewest == least == min(counts)
 
 
 def test_the_solvers_stop_with_the_presolves_reasons(model):
