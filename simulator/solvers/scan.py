@@ -19,9 +19,9 @@ check every footprint a walk visits against the scorer. Rules that the enumerati
 hard constraints, soft-limit penalties) are applied afterwards by the caller, which only ever makes the bound more
 cautious.
 
-The walk is a few steps on a few named tuples of arrays (its kernel context): read-only :class:`Graph`,
-:class:`Blocks`, :class:`Prices`, :class:`Bounds` and :class:`Duals`, and the mutable :class:`Footprint` (the set
-being grown and its running sums), :class:`Frontier` (the ESU walk's state), :class:`Scratch` and :class:`Kept`.
+The walk is a few steps on a few named tuples of arrays: its read-only :class:`Context` (:class:`Graph`,
+:class:`Blocks`, :class:`Prices`, :class:`Bounds` and :class:`Duals`) and its mutable :class:`State` (:class:`Footprint`,
+the set being grown and its running sums; :class:`Frontier`, the ESU walk's state; :class:`Scratch`; :class:`Kept`).
 ``_walk`` enters a block (``_enter_block``), costs the set (``_cost``), bounds its branch (``_branch_bound``),
 keeps it (``_keep``) and, on the way back, leaves the block (``_leave_block``).
 """
@@ -270,6 +270,25 @@ class Kept(NamedTuple):
     work: np.ndarray  # room to find the median reduced cost when the buffer is full
 
 
+class Context(NamedTuple):
+    """What a walk reads: the graph, the blocks' figures, the prices, the bound's tables and the duals."""
+
+    g: Graph
+    bl: Blocks
+    pr: Prices
+    bd: Bounds
+    du: Duals
+
+
+class State(NamedTuple):
+    """What a walk writes: the set being grown, the ESU frontier, scratch room and the footprints kept."""
+
+    fp: Footprint
+    fr: Frontier
+    sx: Scratch
+    kept: Kept
+
+
 def _new_frontier(g: Graph) -> Frontier:
     """An empty :class:`Frontier` for sets of up to ``g.max_depth`` blocks."""
     n, D = len(g.weight), g.max_depth + 1
@@ -277,7 +296,7 @@ def _new_frontier(g: Graph) -> Frontier:
                     np.zeros((D, n), np.int64), np.zeros(D, np.int64))
 
 
-def _new_state(g: Graph, bl: Blocks, n_cuts: int, keep: int) -> tuple[Footprint, Frontier, Scratch, Kept]:
+def _new_state(g: Graph, bl: Blocks, n_cuts: int, keep: int) -> State:
     """The walk's mutable state, empty (the compiled walk allocates nothing: see ``_kernel``)."""
     n, D, nf = len(g.weight), g.max_depth + 1, len(g.free_blocks)
     n_major, n_net, n_auth = bl.major_flow.shape[1], bl.net_blocks.shape[1], bl.auth.shape[1]
@@ -293,7 +312,7 @@ def _new_state(g: Graph, bl: Blocks, n_cuts: int, keep: int) -> tuple[Footprint,
     out_cap = keep if keep > 0 else 1
     kept = Kept(np.zeros(out_cap * D, np.int64), np.zeros(out_cap + 1, np.int64), np.zeros(out_cap),
                 np.zeros(out_cap))
-    return fp, fr, sx, kept
+    return State(fp, fr, sx, kept)
 
 
 def walk_prices(sc: FootprintScorer) -> Prices:
@@ -449,15 +468,14 @@ class FootprintScan:
             list(pool.map(count_from, [int(v) for v in self.roots]))
         return min(state["total"], int(limit) + 1)
 
-    def _call(self, roots: np.ndarray, duals: Duals, state: tuple[Footprint, Frontier, Scratch, Kept], tau: float,
+    def _call(self, roots: np.ndarray, duals: Duals, state: State, tau: float,
               exact_below: float = np.inf, trust: float = 1.0) -> tuple:
         """One compiled walk from ``roots`` (in practice one root: then the bound knows which blocks may join), in
         ``state`` (from :func:`_new_state`; a walk leaves it ready for the next)."""
         inside = self._inside[int(roots[0])] if np.isfinite(exact_below) else np.zeros(len(self.free))
-        fp, fr, sx, kept = state
-        gmin, visited, n_out, tau, lbmin, pruned = _walk(self.graph, self.blocks, self.prices, self.bounds, duals,
-                                                         fp, fr, sx, kept, roots, inside, tau, float(exact_below),
-                                                         trust)
+        cx = Context(self.graph, self.blocks, self.prices, self.bounds, duals)
+        gmin, visited, n_out, tau, lbmin, pruned = _walk(cx, state, roots, inside, tau, float(exact_below), trust)
+        kept = state.kept
         return gmin, visited, kept.idx, kept.ptr, kept.rc, n_out, tau, lbmin, pruned
 
     def scan(self, block_duals: np.ndarray | None = None, constant: float = 0.0,
@@ -672,13 +690,15 @@ def _step(f):
 
 # ------------------------------------------------------------------------------------------------- the walk
 @_kernel
-def _walk(g, bl, pr, bd, du, fp, fr, sx, kept, roots, inside, tau, prune_below, trust):
+def _walk(cx, st, roots, inside, tau, prune_below, trust):
     """Walk every candidate grown from ``roots``: cost each, keep those at most ``tau`` in ``kept`` (lowering ``tau``
     when it is full) and, if ``prune_below`` is finite, skip the branches the bound rules out.
 
     Returns the lowest reduced cost, the candidates visited, the footprints kept, the threshold at the end, the
     least bound of a skipped branch and how many were skipped.
     """
+    g, bl, pr, bd, du = cx
+    fp, fr, sx, kept = st
     sx.in_ext[:] = -1  # stamps are this walk's visit numbers: forget an earlier walk's
     sx.in_f[:] = -1
     n_out = 0
@@ -698,8 +718,7 @@ def _walk(g, bl, pr, bd, du, fp, fr, sx, kept, roots, inside, tau, prune_below, 
                 rc, budget, reward = _cost(depth, bl, pr, du, fp, sx)
                 visited += 1
                 if prune_below < np.inf:
-                    bounded, lb = _branch_bound(v, depth, rc, budget, reward, visited, prune_below, trust, g, bl, pr,
-                                                bd, du, fp, fr, sx)
+                    bounded, lb = _branch_bound(v, depth, rc, budget, reward, visited, prune_below, trust, cx, st)
                     if bounded and lb >= prune_below:
                         fr.ext_pos[depth] = fr.ext_n[depth]  # no child: skip the branch
                         pruned += 1
@@ -982,7 +1001,7 @@ def _select(a, n, k):
 
 # ------------------------------------------------------------------------------------------ the branch's bound
 @_step
-def _branch_bound(v, depth, rc, budget, reward, stamp, prune_below, trust, g, bl, pr, bd, du, fp, fr, sx):
+def _branch_bound(v, depth, rc, budget, reward, stamp, prune_below, trust, cx, st):
     """``(True, lb)``: a lower bound on the reduced cost of every footprint grown from the set at ``depth`` (root
     ``v``); ``(False, -inf)`` when there is nothing to bound (see ``FootprintScan.scan``'s ``exact_below``).
 
@@ -990,6 +1009,8 @@ def _branch_bound(v, depth, rc, budget, reward, stamp, prune_below, trust, g, bl
     still join add at most their gain, greedily by gain per person (a fractional knapsack); the budget terms are
     bounded last, and only if the rest does not already settle it.
     """
+    g, bl, pr, bd, du = cx
+    fp, fr, sx, _ = st
     pop = fp.pop_d[depth]
     # Cheap test first: even if nothing more could join, would the bound reach the cut-off? (Leakage: only
     # admissions at trusts out of the footprint's reach are sure to leak.)
