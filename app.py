@@ -233,6 +233,7 @@ if run:
             if result.gap is not None and result.bound_method in (BoundMethod.TERM_WISE, BoundMethod.BAND):
                 which = "term-wise bound" + (" with the band" if result.bound_method is BoundMethod.BAND else "")
                 gap += f" (against a {which}: wide, as the exact proof was not run)"
+                st.session_state["gap_by_term"] = result.stats.get("gap_by_term")
             best = f", best of {len(result.restarts)} local searches" if result.restarts else ""
             say(f"Optimiser ({result.solver}): {result.status.value}, score {result.objective:.4f}, {gap}{best}, "
                 f"{result.timings['total']:.1f} s. Undo returns to your map.", "success")
@@ -246,6 +247,18 @@ flash = st.container()
 if "flash" in st.session_state:
     kind, message = st.session_state["flash"]  # dropped at the end of a run that gets there (no st.rerun on the way)
     getattr(flash, kind)(message)
+    if st.session_state.get("gap_by_term"):
+        # A wide gap says little by itself: which terms the bound cannot vouch for.
+        with flash.expander("Where the gap may lie"):
+            rows = [r for r in st.session_state["gap_by_term"] if r["answer"] - r["least"] > 5e-4]
+            st.dataframe(pd.DataFrame({"term": [r["term"] for r in rows],
+                                       "score in the answer": [f"{r['answer']:.3f}" for r in rows],
+                                       "least the bound allows": [f"{r['least']:.3f}" for r in rows],
+                                       "may be saved at most": [f"{r['answer'] - r['least']:.3f}" for r in rows]}),
+                         hide_index=True, width="stretch")
+            st.caption("The bound takes each term's least on its own (the band, people moved and ICBs split "
+                       "together): terms with much to save are the ones no proof covers, not necessarily ones the "
+                       "answer could do better on.")
 ev = ws.evaluation()
 o = ev.overall
 ch = o["change_from_today"]
@@ -499,3 +512,4 @@ with tabs[7]:
                                mime="application/toml", key="dl_toml")
 
 st.session_state.pop("flash", None)  # shown by this run, which got to its end
+st.session_state.pop("gap_by_term", None)

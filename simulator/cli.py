@@ -366,6 +366,9 @@ def _cmd_optimise(args, data_dir) -> int:
     best = f" (best of {len(runs)} local searches, found from seed {result.best_seed})" if runs else ""
     print(f"solver {result.solver}: {result.status.value}, objective {result.objective:.5f}, gap {gap}, "
           f"{result.timings['total']:.1f}s, seed {result.seed}{best}")
+    where = _gap_by_term_line(result.stats.get("gap_by_term"))
+    if where:
+        print(where)
     for r in regions:
         merges = "; ".join(" + ".join(f) for f in r.merges) or "no change"
         margin = "n/a" if r.margin is None else ("" if r.margin_exact else "at least ") + f"{r.margin:.4f}"
@@ -656,6 +659,20 @@ def _cmd_calibrate(args, data_dir) -> int:
     _say(f"wrote {len(written)} files in {args.out}")
     print("\n".join(summary_lines(cal, held)))
     return 0
+
+
+def _gap_by_term_line(rows: list[dict] | None, shown: int = 4) -> str:
+    """One line saying where a term-wise bound's gap may lie: the terms whose cost in the answer is furthest above
+    the least the bound allows them, then the rest together ("" if there is nothing to say)."""
+    rows = [r for r in rows or [] if r["answer"] - r["least"] > 5e-4]
+    if not rows:
+        return ""
+    parts = [f"{r['term']} {r['answer']:.3f} / {r['least']:.3f}" for r in rows[:shown]]
+    rest = rows[shown:]
+    if rest:
+        parts.append(f"{len(rest)} more term{'s' if len(rest) > 1 else ''} "
+                     f"{sum(r['answer'] for r in rest):.3f} / {sum(r['least'] for r in rest):.3f}")
+    return "where the gap may lie (score in the answer / least the bound allows): " + "; ".join(parts)
 
 
 def _regions_csv(regions) -> str:

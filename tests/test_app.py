@@ -312,6 +312,36 @@ def test_optimiser_at_icb_level_then_undo(store):
     assert float(metric(at, "Score").value) == before
 
 
+def test_where_the_gap_may_lie_is_shown_under_the_optimisers_message(store, place_model_2026):
+    """A place-level answer the proof cannot walk comes with a wide gap; under its message the app says which terms
+    the bound cannot vouch for (here London at place level, today's map against the bound with the band), once."""
+    from simulator.scenario import parse_scenario
+    from simulator.solvers import Problem
+    from simulator.solvers.band_bound import band_bound
+    from simulator.solvers.gap_terms import gap_by_term
+
+    text = (Path(APP).parent / "scenarios" / "region_london.toml").read_text().replace('level = "sicbl"',
+                                                                                     'level = "place"')
+    problem = Problem.from_scenario(parse_scenario(text, "London at place level"), place_model_2026)
+    rows = gap_by_term(problem, problem.start.assignment, band_bound(problem).parts)
+    at = start_app()
+    at.session_state["flash"] = ("success", "Optimiser (local_search): feasible, score 130.0000, gap 1.50% (against "
+                                            "a term-wise bound with the band: wide, as the exact proof was not run)")
+    at.session_state["gap_by_term"] = [{"term": r.term, "answer": r.answer, "least": r.least} for r in rows]
+    at.run()
+    assert_ok(at)
+    found = [e for e in at.expander if e.label == "Where the gap may lie"]
+    assert len(found) == 1
+    table = found[0].dataframe[0].value
+    assert list(table.columns) == ["term", "score in the answer", "least the bound allows", "may be saved at most"]
+    wide = [r for r in rows if r.gap > 5e-4]
+    assert list(table["term"]) == [r.term for r in wide] and len(wide) >= 2
+    assert list(table["may be saved at most"]) == [f"{r.gap:.3f}" for r in wide]
+    at.run()  # the next run, with nothing new to say, shows neither the message nor the table
+    assert_ok(at)
+    assert not [e for e in at.expander if e.label == "Where the gap may lie"]
+
+
 def test_margins_region_by_region_after_an_optimiser_run_within_regions(store):
     at = start_app()
     at.checkbox(key="opt_region").check().run()

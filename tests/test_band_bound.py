@@ -10,6 +10,7 @@ from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.scenario import parse_scenario
 from simulator.solvers.band_bound import JOINT_PART, JOINT_TERMS, band_bound
 from simulator.solvers.base import Problem
+from simulator.solvers.gap_terms import gap_by_term
 from simulator.solvers.term_bound import term_bound
 from tests.synthetic import feasible_partitions, synthetic_model
 
@@ -82,3 +83,17 @@ def test_bound_is_the_term_wise_one_when_the_joint_terms_carry_no_weight():
     for t in JOINT_TERMS:
         problem.params.weights[t] = 0.0
     assert band_bound(problem).bound == pytest.approx(term_bound(problem).bound, abs=1e-12)
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_the_gap_split_by_term_adds_up_and_each_term_is_above_its_least(rule):
+    """``gap_by_term`` on every configuration keeping the rules: its rows add up to the configuration's objective
+    and to the bound, and no term costs less in a configuration than the least the bound allows it."""
+    problem = _problem(rule)
+    bb = band_bound(problem)
+    for objective, a in feasible_partitions(problem):
+        rows = gap_by_term(problem, a, bb.parts)
+        assert sum(r.answer for r in rows) == pytest.approx(objective, abs=1e-9)
+        assert sum(r.least for r in rows) == pytest.approx(bb.bound, abs=1e-9)
+        assert all(r.gap >= -1e-9 for r in rows), [(r.term, r.answer, r.least) for r in rows]
+        assert [r.gap for r in rows] == sorted((r.gap for r in rows), reverse=True)

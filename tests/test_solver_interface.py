@@ -170,7 +170,7 @@ def test_auto_solver_term_wise_bound_is_typed_and_the_cli_says_so(place_model, m
     rc = main(["optimise", str(path), "--out", str(tmp_path / "out"), "--iterations", "500", "--restarts", "1"])
     stdout, err = capsys.readouterr()
     assert rc == 0, err
-    last = stdout.strip().splitlines()[-1]
+    last = next(line for line in stdout.splitlines() if line.startswith("solver "))
     assert last.startswith("solver local_search: feasible, objective ")
     assert "(against the term-wise bound: the proof was not run, see stats.proof_not_run)" in last
     sol = json.loads((tmp_path / "out" / "solution.json").read_text())
@@ -189,8 +189,25 @@ def test_the_cli_names_the_bound_with_the_band(monkeypatch, tmp_path, capsys):
     rc = main(["optimise", str(path), "--out", str(tmp_path / "out"), "--iterations", "500", "--restarts", "1"])
     stdout, err = capsys.readouterr()
     assert rc == 0, err
-    last = stdout.strip().splitlines()[-1]
+    lines = stdout.strip().splitlines()
+    last = next(line for line in lines if line.startswith("solver "))
     assert "(against the term-wise bound with the band: the proof was not run, see stats.proof_not_run)" in last
     sol = json.loads((tmp_path / "out" / "solution.json").read_text())
     assert sol["bound_method"] == "term-wise with the band" and 0.0 < sol["gap"] < 0.05
     assert sol["bound"] > sum(sol["stats"]["term_bound"].values()) and "band_bound" in sol["stats"]
+    # Where the gap may lie: the terms add up to the answer and to the bound, none below its least, each as the
+    # score weighs it over England (the ICBs outside London, locked, included), and the CLI's next line names the
+    # largest.
+    rows = sol["stats"]["gap_by_term"]
+    assert sum(r["answer"] for r in rows) == pytest.approx(sol["objective"], abs=1e-4)
+    assert sum(r["least"] for r in rows) == pytest.approx(sol["bound"], abs=1e-4)
+    assert all(r["answer"] >= r["least"] - 1e-6 for r in rows)
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    weighed = {t.replace("_", " "): metrics["weights"][t] * v for t, v in metrics["terms"].items()}
+    singles = [r for r in rows if r["term"] in weighed]
+    assert len(singles) >= 3
+    assert all(r["answer"] == pytest.approx(weighed[r["term"]], abs=1e-4) for r in singles)
+    where = lines[lines.index(last) + 1]
+    widest = max(rows, key=lambda r: r["answer"] - r["least"])
+    assert where.startswith("where the gap may lie (score in the answer / least the bound allows): "
+                            f"{widest['term']} {widest['answer']:.3f} / {widest['least']:.3f}")

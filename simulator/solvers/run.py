@@ -17,6 +17,7 @@ from simulator.solvers.band_bound import band_bound
 from simulator.solvers.bound import enumerated_bound
 from simulator.solvers.enumerate import candidate_graph, soft_threshold
 from simulator.solvers.exact import ExactSolver, population_cap
+from simulator.solvers.gap_terms import gap_by_term
 from simulator.solvers.local_search import LocalSearchSolver
 from simulator.solvers.neighbourhood import polish
 from simulator.solvers.presolve import presolve
@@ -374,6 +375,8 @@ class AutoSolver(Solver):
             if _proof_may_run(problem, solver, None):
                 _prove(problem, s, None if time_limit is None else max(0.0, time_limit - (time.perf_counter() - began)),
                        progress, counted)
+            if s.bound_method_ in (BoundMethod.TERM_WISE, BoundMethod.BAND):
+                _gap_by_term(problem, s)
         return s
 
 
@@ -406,6 +409,14 @@ def _term_bound(problem: Problem, s: Solver) -> None:
     s.stats_["term_bound"] = {k: round(v, 6) for k, v in tb.parts.items()}
     if bb.bound > tb.bound:
         s.stats_["band_bound"] = {k: round(v, 6) for k, v in bb.parts.items()}
+
+
+def _gap_by_term(problem: Problem, s: Solver) -> None:
+    """Where the answer's gap may lie, term by term (``simulator.solvers.gap_terms``), when its bound is the
+    term-wise one (with the band or not): ``stats.gap_by_term``, largest first."""
+    parts = s.stats_["band_bound" if s.bound_method_ is BoundMethod.BAND else "term_bound"]
+    s.stats_["gap_by_term"] = [{"term": r.term, "answer": round(r.answer, 6), "least": round(r.least, 6)}
+                               for r in gap_by_term(problem, s.configuration_.assignment, parts)]
 
 
 def _by_regions(regional: RegionalSolver, s: Solver) -> None:
