@@ -9,8 +9,7 @@ import numpy as np
 from simulator.metrics.score import TERM_NAMES, scorer
 from simulator.solvers.band_bound import JOINT_PART, JOINT_TERMS
 from simulator.solvers.base import Problem
-
-_FIXED = "fixed footprints"
+from simulator.solvers.term_bound import FIXED_PART
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def gap_by_term(problem: Problem, assignment: np.ndarray, parts: dict[str, float
     rows += [TermGap(t.replace("_", " "), float(answer[i]), float(least[i])) for i, t in enumerate(TERM_NAMES)
              if not (joint and t in JOINT_TERMS)]
     # Soft-limit penalties: the answer's, against the locked footprints' (in the bound's fixed part).
-    fixed = parts.get(_FIXED, sc.constant) - sc.constant - float(as_locked.sum())
+    fixed = parts.get(FIXED_PART, sc.constant) - sc.constant - float(as_locked.sum())
     penalties = problem.objective(assignment) - sum(r.answer for r in rows)
     if penalties > 1e-9 or fixed > 1e-9:
         rows.append(TermGap("soft-limit penalties", float(penalties), float(fixed)))

@@ -20,8 +20,9 @@ hard constraints, soft-limit penalties) are applied afterwards by the caller, wh
 cautious.
 
 The walk is a few steps on a few named tuples of arrays: its read-only :class:`Context` (:class:`Graph`,
-:class:`Blocks`, :class:`Prices`, :class:`Bounds` and :class:`Duals`) and its mutable :class:`State` (:class:`Footprint`,
-the set being grown and its running sums; :class:`Frontier`, the ESU walk's state; :class:`Scratch`; :class:`Kept`).
+:class:`Blocks`, :class:`Prices`, :class:`Bounds` and :class:`Duals`) and its mutable :class:`State`
+(:class:`Footprint`, the set being grown and its running sums; :class:`Frontier`, the ESU walk's state;
+:class:`Scratch`; :class:`Kept`).
 ``_walk`` enters a block (``_enter_block``), costs the set (``_cost``), bounds its branch (``_branch_bound``),
 keeps it (``_keep``) and, on the way back, leaves the block (``_leave_block``).
 """

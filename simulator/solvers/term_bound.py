@@ -32,6 +32,10 @@ from simulator.solvers.presolve import fewest_footprints
 from simulator.solvers.scan import free_neighbours, people_between
 
 
+FIXED_PART = "fixed footprints"
+"""The part of a :class:`TermBound` that no configuration changes: the score's constant and the locked footprints."""
+
+
 @dataclass
 class TermBound:
     """Result of :func:`term_bound`.
@@ -78,7 +82,7 @@ def term_bound(problem: Problem, cap: float | None = None) -> TermBound:
         for i, g in enumerate(groups):
             L[i, g] = 1.0
         fixed += float(sc.costs(L).sum() + cons.penalty(L @ problem.population).sum())
-    parts = {"fixed footprints": fixed}
+    parts = {FIXED_PART: fixed}
     if not free.any():
         return TermBound(fixed, parts)
     pop = problem.population
@@ -111,7 +115,7 @@ def term_bound(problem: Problem, cap: float | None = None) -> TermBound:
         parts["icbs_split"] = w["icbs_split"] * len(set(sc._block_icb[free].tolist()))
     if w["statutory_bodies"]:
         parts["statutory_bodies"] = w["statutory_bodies"] * fewest_footprints(problem, largest[0])
-    return TermBound(float(fixed + sum(v for k, v in parts.items() if k != "fixed footprints")), parts)
+    return TermBound(float(fixed + sum(v for k, v in parts.items() if k != FIXED_PART)), parts)
 
 
 class SoftCeiling:
