@@ -97,3 +97,21 @@ def test_the_gap_split_by_term_adds_up_and_each_term_is_above_its_least(rule):
         assert sum(r.least for r in rows) == pytest.approx(bb.bound, abs=1e-9)
         assert all(r.gap >= -1e-9 for r in rows), [(r.term, r.answer, r.least) for r in rows]
         assert [r.gap for r in rows] == sorted((r.gap for r in rows), reverse=True)
+
+
+def test_sure_leakage_counts_what_the_ceiling_keeps_out_of_each_hosts_footprint():
+    """Every block can share a footprint with every host here, so only the ceiling makes admissions leak: a host's
+    footprint holds at most 2m people, which cannot hold all of T1's or T2's catchment. The least leakage is above 0
+    yet below the leakage of every configuration keeping the rules; with a ceiling that binds nothing it is 0."""
+    problem = _problem("band alone")
+    sc = scorer(problem.model, problem.params)
+    w = sc.weights[TERM_NAMES.index("flow_leakage")]
+    least = term_bound(problem).parts["flow_leakage"]
+    assert least > 0.04 * w  # T1's and T2's hosts' footprints keep out over 4% of the 3.18m admissions
+    leakage = []
+    for _, a in feasible_partitions(problem):
+        C = (a[None, :] == np.unique(a)[:, None]).astype(float)
+        leakage.append(w * sc.contributions(C)[:, TERM_NAMES.index("flow_leakage")].sum())
+    assert least <= min(leakage) + 1e-12
+    problem.constraints.ceiling.value = 10_000_000.0
+    assert term_bound(problem).parts["flow_leakage"] == 0.0

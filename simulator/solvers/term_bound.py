@@ -7,7 +7,9 @@ the score is bounded on its own, over every configuration that the hard rules al
 * locked blocks form their fixed footprints, whose cost is known exactly;
 * spreads, money at stake, the band, regions crossed and soft-limit penalties are never below zero;
 * admissions at trusts hosted outside the free blocks (or in another NHS region, when footprints must stay
-  inside one) leak whatever the footprints are;
+  inside one) leak whatever the footprints are; a trust's admissions stay inside only from its host block's
+  footprint, which holds no more people than the ceiling: at most what the residents of the blocks that can join
+  the host, packed by admissions per person under the ceiling, send to the trusts there (a knapsack per host);
 * a major trust that one free block's residents alone use enough to count is counted by that block's footprint;
 * a pathology network, mayoral authority or upper-tier council pays its reward to one footprint at most, and
   only if the free blocks hold more than half of it; so the rewards are at most what the free blocks hold of
@@ -89,7 +91,7 @@ def term_bound(problem: Problem, cap: float | None = None) -> TermBound:
     largest = _largest_footprint(problem, cap)
     share = _can_share(problem, free, largest)
     if w["flow_leakage"] and sc.flow_total:
-        parts["flow_leakage"] = w["flow_leakage"] * _sure_leakage(sc, free, share) / sc.flow_total
+        parts["flow_leakage"] = w["flow_leakage"] * _sure_leakage(sc, free, share, pop, largest) / sc.flow_total
     if w["major_trust_sharing"] and len(sc.major):
         counted = 0
         for j, major in enumerate(sc.major):
@@ -266,24 +268,43 @@ def _most_residents(blocks: np.ndarray, residents: np.ndarray, pop: np.ndarray,
     residents per person under the largest footprint allowed (the fractional knapsack, an upper bound)."""
     ceiling, big = largest
     room = max([ceiling] + [float(big[b]) for b in blocks])
+    return _most_within(residents[blocks], pop[blocks], room)
+
+
+def _sure_leakage(sc, free: np.ndarray, share: np.ndarray, pop: np.ndarray,
+                  largest: tuple[float, np.ndarray]) -> float:
+    """Free blocks' residents' admissions that no configuration of free blocks can keep inside.
+
+    Admissions at a trust stay inside only in the footprint of the block hosting it. That footprint holds its host
+    and blocks that can share a footprint with it, under the ceiling (or as one of today's ICBs above it), so the
+    admissions it keeps at the host's trusts are at most a fractional knapsack of those blocks' admissions there,
+    packed by admissions per person. Admissions at trusts hosted outside the free blocks all leak.
+    """
+    ceiling, big = largest
+    flows = np.where(free[:, None], sc.flows, 0.0)
+    kept = 0.0
+    for h in np.unique(sc.placed_host):
+        if not free[h]:
+            continue
+        there = flows[:, sc.placed_trusts[sc.placed_host == h]].sum(axis=1)
+        room = max(ceiling, float(big[h])) - pop[h]
+        join = np.flatnonzero(share[h] & (there > 0))
+        join = join[join != h]
+        kept += float(there[h]) + _most_within(there[join], pop[join], room)
+    return float(flows.sum() - kept)
+
+
+def _most_within(value: np.ndarray, people: np.ndarray, room: float) -> float:
+    """Most ``value`` a set of items of these ``people`` holds within ``room`` people, an item splittable (the
+    fractional knapsack: an upper bound on the whole-item one)."""
     if not np.isfinite(room):
-        return float(residents[blocks].sum())
+        return float(value.sum())
     held = 0.0
-    for b in blocks[np.argsort(-residents[blocks] / np.maximum(pop[blocks], 1e-9), kind="stable")]:
-        if pop[b] <= room:
-            held += residents[b]
-            room -= pop[b]
+    for i in np.argsort(-value / np.maximum(people, 1e-9), kind="stable"):
+        if people[i] <= room:
+            held += value[i]
+            room -= people[i]
         else:
-            held += residents[b] * room / pop[b]
+            held += value[i] * max(room, 0.0) / people[i]
             break
     return held
-
-
-def _sure_leakage(sc, free: np.ndarray, share: np.ndarray) -> float:
-    """Free blocks' residents' admissions that no footprint of free blocks can keep inside: at trusts hosted
-    elsewhere, or in a block their own cannot share a footprint with."""
-    flows = sc.flows[free]
-    host = np.full(flows.shape[1], -1)
-    host[sc.placed_trusts] = sc.placed_host
-    keep = (host >= 0)[None, :] & share[np.ix_(np.flatnonzero(free), np.maximum(host, 0))]
-    return float(flows.sum() - flows[keep].sum())
