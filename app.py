@@ -262,16 +262,22 @@ if "flash" in st.session_state:
 ev = ws.evaluation()
 o = ev.overall
 ch = o["change_from_today"]
-cols = st.columns(8)
+# Two rows of four: eight cards in one row cut their labels short on a laptop's screen.
+cols = st.columns(4) + st.columns(4)
 cols[0].metric("Footprints", o["footprints"], help=f"Today: {ch['today_icbs']} ICBs")
 cols[1].metric(f"In band ({ws.params.band[0] / 1e6:.1f}-{ws.params.band[1] / 1e6:.1f}m)", o["in_band"])
 cols[2].metric("Moving ICB", people(ch["people_moved"]),
                help="People in a footprint outside its largest part of one of today's ICBs")
 cols[3].metric("Today's ICBs split", ch["today_icbs_split"],
                help=", ".join(ch["today_icbs_split_names"]) or "none: every ICB is whole, alone or merged whole")
-cols[4].metric("£ at stake", money(o["at_stake_gbp"]))
-cols[5].metric("Localisation", share(o["localisation_index"]))
-cols[6].metric("Running-cost saving", money(o["running_cost_saving_gbp"]))
+cols[4].metric("£ at stake", money(o["at_stake_gbp"]),
+               help="What the partners that gain would gain if each footprint levelled its allocation per head "
+                    "(the others lose as much)")
+cols[5].metric("Localisation", share(o["localisation_index"]),
+               help="Residents' admissions at trusts inside their own footprint")
+cols[6].metric("Running-cost saving", money(o["running_cost_saving_gbp"]),
+               help="The 2025/26 running-cost allowances less this map's estimate: a fixed cost per statutory body "
+                    "plus a cost per head, fitted to those allowances")
 cols[7].metric("Score (lower is better)", score(ev.score))
 st.caption(f"Population: {MEASURES[ws.params.population_measure]}. {LEVELS[model.level]} building blocks. Today's map: "
            f"{BASELINES[model.baseline]}.")

@@ -27,6 +27,7 @@ import streamlit.testing.v1.app_test as app_test_module  # noqa: E402
 from streamlit import dataframe_util  # noqa: E402
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1.element_tree import Block, Column, Metric  # noqa: E402
 
 from simulator.configuration import Configuration  # noqa: E402
 from simulator.errors import InputFileError  # noqa: E402
@@ -70,6 +71,19 @@ def metric(at: AppTest, prefix: str):
     found = [m for m in at.metric if m.label.startswith(prefix)]
     assert len(found) == 1, [m.label for m in at.metric]
     return found[0]
+
+
+def _metric_rows(node) -> list[int]:
+    """How many cards each row of columns holding cards (``st.metric``) has, top to bottom."""
+    kids = list(getattr(node, "children", {}).values())
+    out = []
+    if kids and all(isinstance(k, Column) for k in kids):
+        n = sum(any(isinstance(c, Metric) for c in k.children.values()) for k in kids)
+        out += [n] if n else []
+    for k in kids:
+        if isinstance(k, Block):
+            out += _metric_rows(k)
+    return out
 
 
 def footprints(at: AppTest) -> int:
@@ -136,6 +150,11 @@ def test_opens_on_todays_36_icbs(store):
     assert any(i.value.startswith("Co-assignment cannot be measured here: neither map puts together")
                for i in at.tabs[6].info)
     assert metric(at, "Running-cost saving").value == "£0.0m"  # not "£-0.0m" (a -1e-7 remainder)
+    # The eight cards in two rows of four, so no label is cut short; the figures that need it say what they are.
+    assert len(at.metric) == 8 and _metric_rows(at.main) == [4, 4]
+    for label, says in (("£ at stake", "levelled"), ("Localisation", "admissions"),
+                        ("Running-cost saving", "statutory body")):
+        assert says in metric(at, label).proto.help, label
 
 
 # ---------------------------------------------------------------------------------------------- 2. move, undo, redo
