@@ -371,10 +371,14 @@ with tabs[2]:
     st.write(f"£ at stake if partners were levelled to their footprint's allocation per head: "
              f"**{money(o['at_stake_gbp'])}**; levelled to the footprint's distance from target: "
              f"**{money(o['at_stake_need_adjusted_gbp'])}**.")
-    st.dataframe(styled(ev.partners[ev.partners.footprint.map(fp.set_index("footprint").partners) > 1]
-                        [["footprint", "icb_name", "allocation_per_head", "distance_from_target",
-                          "change_per_head_levelling_gbp", "change_need_adjusted_gbp"]]),
-                 hide_index=True, width="stretch")
+    merged = ev.partners[ev.partners.footprint.map(fp.set_index("footprint").partners) > 1]
+    if len(merged):
+        st.dataframe(styled(merged[["footprint", "icb_name", "allocation_per_head", "distance_from_target",
+                                    "change_per_head_levelling_gbp", "change_need_adjusted_gbp"]]),
+                     hide_index=True, width="stretch")
+    else:
+        st.info("No footprint brings parts of two of today's ICBs together, so no partner's allocation would be "
+                "levelled: nothing is at stake.")
     st.caption(ev.notes[1])
 with tabs[3]:
     st.write(f"Localisation index {share(o['localisation_index'])}; major trusts serving 2+ footprints: "

@@ -149,9 +149,46 @@ def column_formatter(name: str) -> Formatter | None:
     return None
 
 
+# Headers of an evaluation's tables in planners' words (any other: :func:`header`'s rule).
+_HEADERS: dict[str, str] = {
+    "footprint": "Footprint", "n_members": "Blocks", "population": "People", "band_status": "Band",
+    "people_moved": "People changing ICB", "today_icbs_split": "Today's ICBs split",
+    "allocation_per_head": "Allocation per head", "allocation_per_head_spread": "Spread of allocation per head",
+    "distance_from_target": "Distance from target", "at_stake_gbp": "£ at stake",
+    "at_stake_need_adjusted_gbp": "£ at stake (need-adjusted)", "localisation_index": "Localisation",
+    "n_regions": "NHS regions", "n_acute_trusts": "Acute trusts", "n_major_trusts": "Major trusts",
+    "running_cost_allowance_estimate_gbp": "Running-cost allowance (estimate)",
+    "icb_code": "ICB code", "icb_name": "Partner (today's ICB)", "allocation_population": "Allocation population",
+    "core_allocation_gbp": "Core allocation",
+    "change_per_head_levelling_gbp": "Change if levelled per head",
+    "change_need_adjusted_gbp": "Change if levelled to distance from target",
+    "trust": "Trust code", "trust_name": "Trust", "major_reason": "Why major", "host_footprint": "Host footprint",
+    "catchment_persons": "Catchment", "share_in_host_footprint": "Catchment in host footprint",
+    "footprints_served": "Footprints served", "footprints_served_names": "Footprints served (names)",
+    "shared": "Shared", "network_id": "Network code", "network_name": "Pathology network", "n_trusts": "Trusts",
+    "n_inferred": "Memberships inferred", "main_footprint": "Main footprint",
+    "trust_share_in_one_footprint": "Trusts in main footprint",
+    "catchment_share_in_one_footprint": "Catchment in main footprint", "footprints": "Footprints", "split": "Split",
+    "authority": "Authority code", "authority_name": "Authority", "mayoral": "Mayoral", "residents": "Residents",
+    "share_in_one_footprint": "Residents in main footprint", "council": "Council code", "council_name": "Council",
+    "council_type": "Type", "people_in_smaller_parts": "People in smaller parts", "n_footprints": "Footprints (number)",
+}
+
+
+def header(name: str) -> str:
+    """A table column's header for people: ``change_per_head_levelling_gbp`` -> ``Change if levelled per head``;
+    a column not named in the list gets its words spaced out, with ICB and £ written as such."""
+    if name in _HEADERS:
+        return _HEADERS[name]
+    words = [{"icb": "ICB", "icbs": "ICBs", "gbp": "(£)", "n": "number of"}.get(w, w) for w in name.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
 def styled(table: pd.DataFrame) -> "pd.io.formats.style.Styler":
-    """The table for display: each figure column written for people, the numbers underneath kept (so sorting
-    still works). Float columns of no known kind get two decimals."""
+    """The table for display: headers and figures written for people (:func:`header`; each figure column by its
+    kind), the numbers underneath kept (so sorting still works). Float columns of no known kind get two
+    decimals."""
     formats: dict[str, Formatter] = {}
     for col in table.columns:
         if not pd.api.types.is_numeric_dtype(table[col]) or pd.api.types.is_bool_dtype(table[col]):
@@ -160,8 +197,8 @@ def styled(table: pd.DataFrame) -> "pd.io.formats.style.Styler":
         if f is None and pd.api.types.is_float_dtype(table[col]):
             f = score
         if f is not None:
-            formats[col] = f
-    return table.style.format(formats, na_rep=MISSING)
+            formats[header(str(col))] = f
+    return table.rename(columns=lambda c: header(str(c))).style.format(formats, na_rep=MISSING)
 
 
 # ---------------------------------------------------------------------------------------------- headline figures

@@ -152,6 +152,8 @@ def test_opens_on_todays_36_icbs(store):
     assert metric(at, "Running-cost saving").value == "£0.0m"  # not "£-0.0m" (a -1e-7 remainder)
     # The eight cards in two rows of four, so no label is cut short; the figures that need it say what they are.
     assert len(at.metric) == 8 and _metric_rows(at.main) == [4, 4]
+    # Today's map brings no partners together: the budget tab says so rather than showing an empty table.
+    assert not at.tabs[2].dataframe and at.tabs[2].info[0].value.startswith("No footprint brings parts of two")
     for label, says in (("£ at stake", "levelled"), ("Localisation", "admissions"),
                         ("Running-cost saving", "statutory body")):
         assert says in metric(at, label).proto.help, label
@@ -383,8 +385,8 @@ def test_optimiser_keeps_upper_tier_councils_whole_when_asked(store):
     merging ICBs above the band's ceiling, so it says why it cannot, naming the councils."""
     at = start_app()
     assert "split: **3** of 153" in at.tabs[4].markdown[0].value
-    councils = at.tabs[4].dataframe[1].value.set_index("council_name")
-    assert set(councils.index[councils.split]) == {"Cumberland", "Westmorland and Furness", "North Yorkshire"}
+    councils = at.tabs[4].dataframe[1].value.set_index("Council")
+    assert set(councils.index[councils.Split]) == {"Cumberland", "Westmorland and Furness", "North Yorkshire"}
     at.checkbox(key="opt_upper_tier").check().run()
     at.button(key="run_optimiser").click().run()
     assert not at.exception
@@ -759,9 +761,12 @@ def test_change_from_today_baseline_switch_and_a_shipped_scenario(store):
     assert metric(at, "Moving ICB").value == "0" and metric(at, "Today's ICBs split").value == "0"
     move(at, [CHESHIRE_MERSEYSIDE, GREATER_MANCHESTER], new_name="North West merged")
     assert metric(at, "Moving ICB").value == "2.80m"  # Cheshire and Merseyside's people join Greater Manchester's
-    table = at.tabs[0].dataframe[0].value.set_index("footprint")
-    assert table.loc["North West merged", "people_moved"] == pytest.approx(2_795_002)
-    assert shown(at.tabs[0].dataframe[0]).set_index("footprint").loc["North West merged", "people_moved"] == "2.80m"
+    table = at.tabs[0].dataframe[0].value.set_index("Footprint")
+    assert table.loc["North West merged", "People changing ICB"] == pytest.approx(2_795_002)
+    assert (shown(at.tabs[0].dataframe[0]).set_index("Footprint").loc["North West merged", "People changing ICB"]
+            == "2.80m")
+    partners = at.tabs[2].dataframe[0].value  # the budget tab: the merged footprint's two partners, headed in words
+    assert len(partners["Partner (today's ICB)"]) == 2 and set(partners.Footprint) == {"North West merged"}
     assert_figures_readable(at)
     co = shown(at.tabs[6].dataframe[1]).set_index("region")  # this map merges two ICBs, today's map none
     assert (co.loc["England (overall)", "precision"], co.loc["England (overall)", "recall"]) == ("0.00", "n/a")

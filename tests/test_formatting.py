@@ -9,8 +9,8 @@ import pytest
 
 from simulator import Configuration, MetricParameters, evaluate
 from simulator.compare import coassignment
-from simulator.formatting import (MISSING, coassignment_view, column_formatter, count, measure_formatter, money,
-                                  people, per_head, percent, plain, ratio, score, share, styled, styled_diff)
+from simulator.formatting import (MISSING, coassignment_view, column_formatter, count, header, measure_formatter,
+                                  money, people, per_head, percent, plain, ratio, score, share, styled, styled_diff)
 from simulator.mapdata import COUNCIL_LINE, REGION_LINE, context_outlines
 from simulator.model import Model
 from simulator.workspace import diff
@@ -102,7 +102,10 @@ def test_every_figure_column_of_the_app_tables_is_written_for_people(model, merg
         for c in table.columns:
             if pd.api.types.is_bool_dtype(table[c]):  # shown as ticks, never as a share or a number
                 assert {row[list(table.columns).index(c)] for row in cells} <= {"True", "False"}, c
-        assert styler.data.equals(table)  # sorting and downloads keep the numbers
+        # Headers in words (no snake_case); sorting and downloads keep the numbers.
+        assert list(styler.data.columns) == [header(c) for c in table.columns]
+        assert not any("_" in h for h in styler.data.columns), list(styler.data.columns)
+        assert styler.data.set_axis(table.columns, axis=1).equals(table)
     columns = ["footprint", "population", "at_stake_gbp", "allocation_per_head", "localisation_index",
                "distance_from_target"]
     fp = dict(zip(columns, shown(styled(ev.footprints[columns]))[0]))
@@ -111,6 +114,13 @@ def test_every_figure_column_of_the_app_tables_is_written_for_people(model, merg
     assert fp["at_stake_gbp"] == money(ab.at_stake_gbp) and fp["at_stake_gbp"].startswith("£")
     assert fp["allocation_per_head"] == per_head(ab.allocation_per_head)
     assert fp["localisation_index"].endswith("%") and fp["distance_from_target"][0] in "+-"
+
+
+def test_headers_in_planners_words():
+    assert header("change_per_head_levelling_gbp") == "Change if levelled per head"
+    assert header("icb_name") == "Partner (today's ICB)"
+    assert header("upper_tier_people_outside_majority") == "Upper tier people outside majority"
+    assert header("n_icbs_gbp") == "Number of ICBs (£)"
 
 
 def test_column_kinds_by_name():

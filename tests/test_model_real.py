@@ -286,6 +286,17 @@ def test_trust_hosts_at_icb_level_are_the_published_host_icbs(models, raw):
     assert got == want
 
 
+def test_trust_names_read_as_people_write_them(models, raw):
+    """The register writes names in capitals; the model writes them as people do (NHS in capitals, joining words
+    and an apostrophe's s in lower case), one for one."""
+    names = dict(zip(models["icb"].trusts.code, models["icb"].trusts.name))
+    o = raw["trusts"][raw["trusts"].status == "open"]
+    assert all(names[c].upper() == n.upper() for c, n in zip(o.trust_ods, o.trust_name))
+    assert not [n for n in names.values() if "Nhs" in n or "'S" in n or " And " in n or " Of " in n]
+    assert names["R0A"] == "Manchester University NHS Foundation Trust"
+    assert "The Queen Elizabeth Hospital, King's Lynn, NHS Foundation Trust" in names.values()
+
+
 @pytest.mark.parametrize("level", ["sicbl", "place"])
 def test_trust_hosts_below_icb_stay_in_their_icb(models, raw, level):
     m = models[level]
