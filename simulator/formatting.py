@@ -206,6 +206,7 @@ def styled(table: pd.DataFrame) -> "pd.io.formats.style.Styler":
 _MEASURES: dict[str, Callable[..., str]] = {
     "£ at stake": money, "£ at stake (need-adjusted)": money, "running-cost saving £": money,
     "localisation index": share, "people changing ICB": people, "score (lower is better)": score,
+    "people in split-off parts of upper-tier councils": people,
 }
 
 

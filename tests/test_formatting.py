@@ -146,6 +146,12 @@ def test_headline_table_row_by_row(model, merged):
     same = {r[0]: r[1:] for r in shown(styled_diff(pd.DataFrame(diff(today, today))))}
     assert same["running-cost saving £"] == ["£0.0m", "£0.0m", "£0.0m"]
     assert measure_formatter("a measure added later") is plain  # written as a count or two decimals
+    # Every headline counted in people or pounds is written as such (1.26m, not 1,260,449).
+    for label in rows.measure:
+        if "people" in label:
+            assert measure_formatter(label) is people, label
+        if "£" in label:
+            assert measure_formatter(label) is money, label
 
 
 # ---------------------------------------------------------------------------------------------- co-assignment
