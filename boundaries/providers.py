@@ -66,16 +66,16 @@ def load_trusts(data_dir: Path, icb_codes: set[str]) -> pd.DataFrame:
     major = acute & (mtc | big)
     reason = np.where(~major, "", np.where(mtc & big, "major trauma centre; top-quartile beds",
                                            np.where(mtc, "major trauma centre", f"top-quartile beds (>= {cut:.0f})")))
-    return pd.DataFrame({"code": t.trust_ods, "name": t.trust_name.map(trust_name), "type": t.trust_type, "acute": acute,
-                         "major": major, "major_reason": reason, "host_icb_code": t.host_icb_code, "lat": t.lat,
-                         "lon": t.lon, "ga_beds": t.ga_beds_available_jul2025,
+    return pd.DataFrame({"code": t.trust_ods, "name": t.trust_name.map(_trust_name), "type": t.trust_type,
+                         "acute": acute, "major": major, "major_reason": reason, "host_icb_code": t.host_icb_code,
+                         "lat": t.lat, "lon": t.lon, "ga_beds": t.ga_beds_available_jul2025,
                          "major_trauma_centre": t.major_trauma_centre})
 
 
-_SMALL_WORDS = {"and", "of", "for", "the", "upon", "on", "in", "at"}
+_SMALL_WORDS = {"and", "of", "for", "the", "upon", "on", "in", "at"}  # lower case inside a name
 
 
-def trust_name(name: str) -> str:
+def _trust_name(name: str) -> str:
     """A trust's name as people write it, from the register's capitals: ``THE QUEEN ELIZABETH HOSPITAL, KING'S LYNN,
     NHS FOUNDATION TRUST`` -> ``The Queen Elizabeth Hospital, King's Lynn, NHS Foundation Trust`` (NHS in capitals,
     joining words in lower case, an apostrophe's ``s`` too)."""
@@ -89,6 +89,7 @@ def trust_name(name: str) -> str:
         else:
             words.append(low[:1].upper() + low[1:])
     return " ".join(words)
+
 
 def _host_blocks(trusts: pd.DataFrame, blocks: pd.DataFrame, geometry: list, level: str) -> tuple[np.ndarray, np.ndarray]:
     """Block hosting each trust: its ICB at ICB level; below, the block of its ICB containing its HQ."""
